@@ -1,0 +1,80 @@
+"""The asyncio client: the same calls as ``SentimentClient``, awaitable, over one ``grpc.aio`` channel."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients.channel import SERVICE, ChannelConfig
+from clients.client import DEFAULT_TIMEOUT, _stream_requests
+from clients.errors import SentimentError
+from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
+from sentiment.v1 import sentiment_pb2 as pb
+from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+
+
+class AsyncSentimentClient:
+    """``async with AsyncSentimentClient("localhost:50051") as client: await client.predict("...")``."""
+
+    def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
+                 config: ChannelConfig | None = None, **channel_options):
+        self.config = config or ChannelConfig(target=target, **channel_options)
+        self.timeout = timeout
+        self._channel = self.config.open(aio=True)
+        self._stub = pb_grpc.SentimentServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def __aenter__(self) -> "AsyncSentimentClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method, request, timeout: float | None, request_id: str | None = None):
+        try:
+            return await method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id))
+        except grpc.RpcError as error:
+            raise SentimentError.from_rpc_error(error) from None
+
+    async def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
+                      timeout: float | None = None, request_id: str | None = None) -> Prediction:
+        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits))
+        return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
+
+    async def predict_batch(self, texts: list[str], *, truncation: str = "truncate", return_logits: bool = False,
+                            timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
+        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits))
+        response = await self._call(self._stub.PredictBatch, request, timeout, request_id)
+        return [Prediction.from_message(p) for p in response.predictions]
+
+    async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
+                     truncation: str = "truncate", return_logits: bool = False,
+                     timeout: float | None = None) -> AsyncIterator[StreamResult]:
+        options = options_message(truncation, return_logits)
+        if isinstance(items, AsyncIterable):
+            async def requests():
+                index = itertools.count()
+                async for item in items:
+                    item_id, text = item if isinstance(item, tuple) else (str(next(index)), item)
+                    yield pb.StreamPredictRequest(id=item_id, text=text, options=options)
+            source = requests()
+        else:
+            source = _stream_requests(items, options)
+        try:
+            async for message in self._stub.PredictStream(source, timeout=timeout, metadata=self.config.metadata()):
+                yield stream_result(message)
+        except grpc.RpcError as error:
+            raise SentimentError.from_rpc_error(error) from None
+
+    async def model_info(self, *, timeout: float | None = None) -> ModelInfo:
+        return ModelInfo.from_message(await self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))
+
+    async def health(self, service: str = SERVICE, *, timeout: float | None = None) -> str:
+        response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

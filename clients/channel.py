@@ -1,0 +1,91 @@
+"""How every client builds its one channel: options, service config, credentials, target."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+SERVICE = "sentiment.v1.SentimentService"
+# Idempotent calls are retried on UNAVAILABLE (a replica restarting, a connection reset); round_robin
+# spreads calls over every address a target resolves to (a headless Service, or a list of addresses).
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": SERVICE, "method": m} for m in ("Predict", "PredictBatch", "GetModelInfo")],
+        "retryPolicy": {
+            "maxAttempts": 4,
+            "initialBackoff": "0.1s",
+            "maxBackoff": "2s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+})
+
+
+def normalise_target(target: str | list[str]) -> str:
+    """``host:port``, a gRPC URI (``dns:///svc:50051``), or several addresses (list or comma-separated)."""
+    addresses = target if isinstance(target, list) else [a.strip() for a in target.split(",") if a.strip()]
+    if len(addresses) == 1:
+        return addresses[0]
+    if any("://" in a or a.startswith(("ipv4:", "ipv6:", "unix:")) for a in addresses):
+        raise ValueError("several addresses must be plain host:port pairs")
+    if all(a.replace(".", "").replace(":", "").isdigit() for a in addresses):
+        return "ipv4:" + ",".join(addresses)
+    return "ipv4:" + ",".join(a.replace("localhost", "127.0.0.1") for a in addresses)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    target: str | list[str] = "localhost:50051"
+    max_message_bytes: int = 4 * 1024 * 1024
+    ca_cert: str | None = None  # TLS when set (or when client_cert is set)
+    client_cert: str | None = None  # mutual TLS: this certificate and key
+    client_key: str | None = None
+    token: str | None = None  # sent as "authorization: Bearer <token>"
+    server_name_override: str | None = None
+    retries: bool = True
+
+    def options(self) -> list[tuple[str, object]]:
+        options = [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.service_config", SERVICE_CONFIG),
+            ("grpc.enable_retries", 1 if self.retries else 0),
+            # reconnect fast after a server restart, so that retries find it
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        if self.server_name_override:
+            options.append(("grpc.ssl_target_name_override", self.server_name_override))
+        return options
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        if not (self.ca_cert or self.client_cert):
+            return None
+        read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_cert), private_key=read(self.client_key),
+            certificate_chain=read(self.client_cert),
+        )
+
+    def metadata(self, request_id: str | None = None) -> tuple[tuple[str, str], ...]:
+        metadata = []
+        if self.token:
+            metadata.append(("authorization", f"Bearer {self.token}"))
+        if request_id:
+            metadata.append(("x-request-id", request_id))
+        return tuple(metadata)
+
+    def open(self, aio: bool = False):
+        module = grpc.aio if aio else grpc
+        target, credentials = normalise_target(self.target), self.credentials()
+        if credentials:
+            return module.secure_channel(target, credentials, options=self.options())
+        return module.insecure_channel(target, options=self.options())

@@ -1,0 +1,101 @@
+"""The synchronous client: one channel, a deadline on every call, ``SentimentError`` on failure."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients.channel import SERVICE, ChannelConfig
+from clients.errors import SentimentError
+from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
+from sentiment.v1 import sentiment_pb2 as pb
+from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.PredictOptions):
+    """Texts get ids "0", "1", ...; (id, text) pairs keep their ids."""
+    for index, item in zip(itertools.count(), items):
+        item_id, text = item if isinstance(item, tuple) else (str(index), item)
+        yield pb.StreamPredictRequest(id=item_id, text=text, options=options)
+
+
+class SentimentClient:
+    """``with SentimentClient("localhost:50051") as client: client.predict("I love this")``."""
+
+    def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
+                 config: ChannelConfig | None = None, **channel_options):
+        self.config = config or ChannelConfig(target=target, **channel_options)
+        self.timeout = timeout
+        self._channel = self.config.open()
+        self._stub = pb_grpc.SentimentServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def __enter__(self) -> "SentimentClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method, request, timeout: float | None, request_id: str | None = None,
+              wait_for_ready: bool | None = None):
+        try:
+            return method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
+                          wait_for_ready=wait_for_ready)
+        except grpc.RpcError as error:
+            raise SentimentError.from_rpc_error(error) from None
+
+    def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
+                timeout: float | None = None, request_id: str | None = None) -> Prediction:
+        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits))
+        return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
+
+    def predict_batch(self, texts: list[str], *, truncation: str = "truncate", return_logits: bool = False,
+                      timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
+        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits))
+        response = self._call(self._stub.PredictBatch, request, timeout, request_id)
+        return [Prediction.from_message(p) for p in response.predictions]
+
+    def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str = "truncate",
+               return_logits: bool = False, timeout: float | None = None) -> Iterator[StreamResult]:
+        """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
+        bounds the whole stream (default: none, since a stream may run for long)."""
+        requests = _stream_requests(items, options_message(truncation, return_logits))
+        try:
+            for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata()):
+                yield stream_result(message)
+        except grpc.RpcError as error:
+            raise SentimentError.from_rpc_error(error) from None
+
+    def model_info(self, *, timeout: float | None = None) -> ModelInfo:
+        return ModelInfo.from_message(self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))
+
+    def health(self, service: str = SERVICE, *, timeout: float | None = None, wait_for_ready: bool = False) -> str:
+        """The standard health check's status name: ``SERVING``, ``NOT_SERVING``, ..."""
+        response = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout,
+                              wait_for_ready=wait_for_ready)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def wait_until_serving(self, timeout: float = 60.0) -> None:
+        """Block until the server reports SERVING (it says NOT_SERVING while it warms up)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if self.health(timeout=max(0.1, min(remaining, 5.0)), wait_for_ready=True) == "SERVING":
+                    return
+            except SentimentError as error:
+                if error.code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or remaining <= 0:
+                    raise
+            if remaining <= 0:
+                raise SentimentError("DEADLINE_EXCEEDED", f"the server was not SERVING within {timeout}s")
+            time.sleep(0.05)

@@ -1,0 +1,105 @@
+"""The Flask app factory: JSON in, one RPC on the process's one gRPC channel, JSON out."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from clients.client import SentimentClient
+from clients.errors import SentimentError
+from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
+from rest_bridge.openapi import build_openapi
+from rest_bridge.schemas import PredictIn
+from rest_bridge.settings import BridgeSettings
+from server import __version__
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
+    """Build the app. The gRPC client (and its channel) is made here, so call it after any fork."""
+    settings = settings or BridgeSettings()
+    client = client or SentimentClient(settings.backend, timeout=settings.timeout_seconds,
+                                       max_message_bytes=settings.max_message_bytes)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["sentiment_client"] = client
+    openapi = build_openapi(__version__)
+
+    def request_id() -> str:
+        return request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+    def error_response(status: int, code: str, message: str, field: str | None = None, details=None) -> Response:
+        response = jsonify(error_body(code, message, field, details))
+        response.status_code = status
+        if status == 429:
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    @app.errorhandler(SentimentError)
+    def rpc_failed(error: SentimentError):
+        return error_response(http_status(error.code), error.code, error.message, error.field)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return error_response(error.code or 500, HTTP_CODE_NAMES.get(error.code, error.name.upper().replace(" ", "_")),
+                              error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response(500, "INTERNAL", "internal error in the bridge")
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request.environ.get("sentiment.request_id") or request_id()
+        return response
+
+    @app.post("/predict")
+    def predict():
+        if not request.is_json:
+            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
+        body = request.get_json(silent=True)
+        if body is None:
+            return error_response(400, "BAD_REQUEST", "the body is not valid JSON")
+        if not isinstance(body, dict):
+            return error_response(422, "UNPROCESSABLE_ENTITY", "the body must be a JSON object")
+        try:
+            parsed = PredictIn.model_validate(body)
+        except ValidationError as error:
+            problems = [{"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in error.errors()]
+            first = problems[0]
+            return error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
+        rid = request.environ["sentiment.request_id"] = request_id()
+        options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid}
+        if parsed.text is not None:
+            return jsonify(client.predict(parsed.text, **options).to_dict())
+        return jsonify({"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]})
+
+    @app.get("/v1/model")
+    def model_info():
+        return jsonify(client.model_info().to_dict())
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            status = client.health(timeout=settings.ready_timeout_seconds)
+        except SentimentError as error:
+            status = error.code
+        return jsonify({"status": status}), 200 if status == "SERVING" else 503
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        return jsonify(openapi)
+
+    return app

@@ -1,0 +1,44 @@
+"""``sentiment-bridge``: the Flask app under gunicorn (threaded workers), never the debug server."""
+
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from rest_bridge.settings import BridgeSettings, load_settings
+from server.logging_setup import configure_logging
+
+
+class BridgeApplication(BaseApplication):
+    def __init__(self, settings: BridgeSettings):
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        self.cfg.set("bind", f"{s.host}:{s.port}")
+        self.cfg.set("workers", s.workers)
+        self.cfg.set("threads", s.threads)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("timeout", max(30, int(s.timeout_seconds * 3)))
+        self.cfg.set("graceful_timeout", max(5, int(s.timeout_seconds) + 2))
+        self.cfg.set("loglevel", s.log_level.lower())
+        self.cfg.set("accesslog", None)
+        self.cfg.set("post_worker_init", lambda worker: configure_logging(s.log_level))
+
+    def load(self):
+        from rest_bridge.app import create_app  # each worker builds its own app and gRPC channel, after fork
+
+        return create_app(self.settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = load_settings(argv)
+    configure_logging(settings.log_level)
+    logging.getLogger(__name__).info("bridge on %s:%d -> %s", settings.host, settings.port, settings.backend)
+    BridgeApplication(settings).run()
+
+
+if __name__ == "__main__":
+    main()

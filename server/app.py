@@ -1,0 +1,87 @@
+"""Starting and stopping the whole server: model, core, gRPC server, health, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+import torch
+
+from server.core import InferenceCore
+from server.grpc_service import create_server, set_serving
+from server.logging_setup import configure_logging
+from server.model import SequenceClassifier
+from server.settings import BUILTIN, ServerSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    core: InferenceCore
+    health: object
+
+    async def stop(self, grace: float) -> None:
+        """Graceful stop: NOT_SERVING first, refuse new calls, let calls in flight finish within ``grace``."""
+        await set_serving(self.health, False)
+        stopping = asyncio.create_task(self.server.stop(grace))
+        await self.core.stop()
+        await stopping
+
+
+def load_classifier(settings: ServerSettings) -> SequenceClassifier:
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    if settings.model == BUILTIN:
+        from server.builtin_model import builtin_model_dir, is_built
+
+        if not is_built():
+            log.warning("the built-in model is not built yet: building it now (run `make model` to do it ahead)")
+            from training.builtin import ensure_built
+
+            ensure_built()
+        log.info("serving the built-in model from %s", builtin_model_dir())
+    return SequenceClassifier(settings.model_source(), device=settings.device, dtype=settings.dtype,
+                              max_tokens=settings.max_input_tokens)
+
+
+async def start_server(settings: ServerSettings, classifier: SequenceClassifier) -> RunningServer:
+    """Listen at once (health says NOT_SERVING), warm up, then report SERVING."""
+    core = InferenceCore(classifier, settings)
+    server, port, health_servicer = create_server(settings, core)
+    await set_serving(health_servicer, False)
+    await server.start()
+    log.info("listening on %s:%d (model %s, %s, %s)", settings.host, port, classifier.source,
+             classifier.device_name, classifier.dtype_name)
+    await core.start()
+    await set_serving(health_servicer, True)
+    log.info("serving")
+    return RunningServer(server, port, core, health_servicer)
+
+
+async def serve(settings: ServerSettings) -> None:
+    classifier = load_classifier(settings)
+    running = await start_server(settings, classifier)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing calls in flight (grace %.0fs)", settings.grace_seconds)
+    await running.stop(settings.grace_seconds)
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = load_settings(argv)
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Dynamic batching: one queue for every caller, one model worker, no fixed waiting window.
+
+Whenever the model is free the worker takes what is waiting: the oldest text first (so nothing
+starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts and
+``max_batch_tokens`` padded tokens. A lone request therefore runs at once, and under load batches
+fill up by themselves while the previous one runs. The model runs on a dedicated thread, off the
+event loop. Calls whose caller has gone (cancelled, or past its deadline) are dropped before they
+reach the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
+from server.model import Encoding
+
+log = logging.getLogger(__name__)
+
+# How many queued texts the worker looks at when choosing length neighbours for the oldest one.
+LOOKAHEAD_BATCHES = 4
+
+
+@dataclass
+class BatchStats:
+    """What the last batches looked like; read by metrics and tests."""
+
+    batches: int = 0
+    texts: int = 0
+    padded_tokens: int = 0
+    dropped: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    encoding: Encoding
+    future: asyncio.Future
+    deadline: float | None
+    enqueued: float
+
+
+class DynamicBatcher:
+    def __init__(self, run_batch: Callable[[list[Encoding]], np.ndarray], *, max_batch_size: int,
+                 max_batch_tokens: int, max_queue_size: int,
+                 on_batch: Callable[[int, int, list[float]], None] | None = None):
+        self._run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.max_queue_size = max_queue_size
+        self._on_batch = on_batch
+        self._queue: deque[_Item] = deque()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._worker: asyncio.Task | None = None
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = BatchStats()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
+
+    async def run_in_worker(self, fn: Callable, *args):
+        """Run ``fn`` on the model thread (warm-up uses it, so it never races a batch)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def submit(self, encodings: Sequence[Encoding], timeout: float | None = None) -> list[np.ndarray]:
+        """Queue the texts of one call and wait for their logits rows; all or nothing is queued."""
+        if self._closing:
+            raise NotReady("the server is shutting down")
+        if len(self._queue) + len(encodings) > self.max_queue_size:
+            raise Overloaded(
+                f"the queue is full ({len(self._queue)} of {self.max_queue_size} texts waiting); retry later"
+            )
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadline = now + timeout if timeout is not None else None
+        items = [_Item(e, loop.create_future(), deadline, now) for e in encodings]
+        self._queue.extend(items)
+        self._idle.clear()
+        self._wakeup.set()
+        try:
+            return list(await asyncio.gather(*(item.future for item in items)))
+        except BaseException:
+            for item in items:  # the caller has gone: whatever is still queued will be skipped
+                item.future.cancel()
+            raise
+
+    def _take_batch(self) -> list[_Item]:
+        now = asyncio.get_running_loop().time()
+        live = deque()
+        for item in self._queue:
+            if item.future.done():
+                self.stats.dropped += 1
+            elif item.deadline is not None and now >= item.deadline:
+                item.future.set_exception(DeadlineExceeded("the deadline passed while the text was queued"))
+                self.stats.dropped += 1
+            else:
+                live.append(item)
+        self._queue = live
+        if not live:
+            return []
+        oldest = live[0]
+        window = list(live)[1 : self.max_batch_size * LOOKAHEAD_BATCHES]
+        window.sort(key=lambda item: abs(item.encoding.num_tokens - oldest.encoding.num_tokens))
+        batch, longest = [oldest], oldest.encoding.num_tokens
+        for item in window:
+            if len(batch) >= self.max_batch_size:
+                break
+            width = max(longest, item.encoding.num_tokens)
+            if width * (len(batch) + 1) > self.max_batch_tokens:
+                continue
+            batch.append(item)
+            longest = width
+        taken = {id(item) for item in batch}
+        self._queue = deque(item for item in live if id(item) not in taken)
+        return batch
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            started = loop.time()
+            try:
+                logits = await loop.run_in_executor(self._executor, self._run_batch, [i.encoding for i in batch])
+            except Exception as exc:  # the model failed on this batch: fail its calls, keep serving the rest
+                log.exception("inference failed for a batch of %d texts", len(batch))
+                error = exc if isinstance(exc, ServiceError) else ServiceError(f"inference failed: {exc}")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+                continue
+            width = max(i.encoding.num_tokens for i in batch)
+            self.stats.batches += 1
+            self.stats.texts += len(batch)
+            self.stats.padded_tokens += width * len(batch)
+            self.stats.sizes.append(len(batch))
+            del self.stats.sizes[:-1000]
+            if self._on_batch:
+                self._on_batch(len(batch), width * len(batch), [started - i.enqueued for i in batch])
+            for item, row in zip(batch, logits):
+                if not item.future.done():
+                    item.future.set_result(row)
+
+    async def drain(self) -> None:
+        """Refuse new calls, let every queued text finish, then stop the worker."""
+        self._closing = True
+        await self._idle.wait()
+        if self._worker:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        self._executor.shutdown(wait=True)

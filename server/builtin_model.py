@@ -1,0 +1,20 @@
+"""Where the project's built-in sentiment model lives once ``make model`` has built it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Bump when the recipe in training/builtin.py changes, so that a stale cached build is not served.
+RECIPE_VERSION = "v1"
+
+
+def builtin_model_dir() -> Path:
+    """``$SENTIMENT_MODEL_CACHE`` or ``~/.cache/sentiment-service``, then ``models/builtin-<recipe>``."""
+    root = os.environ.get("SENTIMENT_MODEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment-service"
+    return Path(root) / "models" / f"builtin-{RECIPE_VERSION}"
+
+
+def is_built(path: Path | None = None) -> bool:
+    path = path or builtin_model_dir()
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))

@@ -1,0 +1,169 @@
+"""The gRPC front end: a thin adapter from ``sentiment.v1`` messages to the inference core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from sentiment.v1 import sentiment_pb2 as pb
+from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+from server import core as core_types
+from server.core import InferenceCore
+from server.errors import ServiceError
+from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
+
+# The one place core errors become gRPC status codes.
+GRPC_CODES = {
+    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
+    "DEADLINE_EXCEEDED": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
+    "INTERNAL": grpc.StatusCode.INTERNAL,
+}
+
+
+def grpc_code(error: ServiceError) -> grpc.StatusCode:
+    return GRPC_CODES.get(error.code, grpc.StatusCode.INTERNAL)
+
+
+def rich_status(error: ServiceError) -> status_pb2.Status:
+    """A google.rpc.Status with a BadRequest field violation when the error names a field."""
+    code = grpc_code(error)
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    if error.field:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+        ]))
+        status.details.append(detail)
+    return status
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError):
+    await context.abort_with_status(rpc_status.to_status(rich_status(error)))
+
+
+def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:
+    return core_types.PredictOptions(
+        truncate=message.truncation != pb.TRUNCATION_REJECT, return_logits=message.return_logits
+    )
+
+
+def to_message(prediction: core_types.Prediction) -> pb.Prediction:
+    return pb.Prediction(
+        label=prediction.label,
+        class_id=prediction.class_id,
+        scores=[pb.LabelScore(label=k, probability=v) for k, v in prediction.scores.items()],
+        logits=prediction.logits or [],
+        num_tokens=prediction.num_tokens,
+        truncated=prediction.truncated,
+    )
+
+
+class SentimentServicer(pb_grpc.SentimentServiceServicer):
+    def __init__(self, core: InferenceCore, stream_window: int):
+        self.core = core
+        self.stream_window = stream_window
+
+    async def _predict(self, texts, options, context) -> list[core_types.Prediction]:
+        try:
+            return await self.core.predict(list(texts), to_options(options), timeout=context.time_remaining())
+        except ServiceError as error:
+            await abort_with(context, error)
+
+    async def Predict(self, request, context):
+        (prediction,) = await self._predict([request.text], request.options, context)
+        return pb.PredictResponse(prediction=to_message(prediction))
+
+    async def PredictBatch(self, request, context):
+        predictions = await self._predict(request.texts, request.options, context)
+        return pb.PredictBatchResponse(predictions=[to_message(p) for p in predictions])
+
+    async def GetModelInfo(self, request, context):
+        info = self.core.model_info()
+        return pb.ModelInfo(
+            model_name=info.model_name, model_source=info.model_source, weights_sha256=info.weights_sha256,
+            labels=info.labels, max_input_tokens=info.max_input_tokens, device=info.device, dtype=info.dtype,
+            batching=pb.BatchingInfo(max_batch_size=info.max_batch_size, max_batch_tokens=info.max_batch_tokens,
+                                     max_queue_size=info.max_queue_size),
+            server_version=info.server_version, max_batch_texts=info.max_batch_texts,
+            max_text_chars=info.max_text_chars,
+        )
+
+    async def PredictStream(self, request_iterator, context):
+        """Read requests no faster than ``stream_window`` of them are being served; answer each by id."""
+        answers: asyncio.Queue = asyncio.Queue()
+        window = asyncio.Semaphore(self.stream_window)
+        pending: set[asyncio.Task] = set()
+
+        async def serve_one(request) -> None:
+            try:
+                (prediction,) = await self.core.predict(
+                    [request.text], to_options(request.options), timeout=context.time_remaining()
+                )
+                answer = pb.StreamPredictResponse(id=request.id, prediction=to_message(prediction))
+            except ServiceError as error:
+                answer = pb.StreamPredictResponse(
+                    id=request.id, error=pb.Error(code=grpc_code(error).value[0], message=error.message)
+                )
+            finally:
+                window.release()
+            answers.put_nowait(answer)
+
+        async def read_all() -> None:
+            try:
+                async for request in request_iterator:
+                    await window.acquire()
+                    task = asyncio.create_task(serve_one(request))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                while pending:
+                    await asyncio.gather(*pending)
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.create_task(read_all())
+        try:
+            while (answer := await answers.get()) is not None:
+                yield answer
+            await reader  # surfaces a broken request stream
+        finally:
+            reader.cancel()
+            for task in list(pending):
+                task.cancel()
+
+
+def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ])
+    pb_grpc.add_SentimentServiceServicer_to_server(SentimentServicer(core, settings.stream_window), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+        )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    return server, port, health_servicer
+
+
+async def set_serving(health_servicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, status)

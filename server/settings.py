@@ -1,0 +1,49 @@
+"""The server's settings: every field is a CLI flag (``--max-batch-size``) and an environment variable
+(``SENTIMENT_MAX_BATCH_SIZE``); flags win."""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.builtin_model import builtin_model_dir
+
+BUILTIN = "builtin"
+
+
+class ServerSettings(BaseSettings):
+    """gRPC sentiment inference server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMENT_", cli_kebab_case=True, cli_prog_name="sentiment-server", cli_implicit_flags=True,
+        extra="ignore",
+    )
+
+    model: str = Field(BUILTIN, description="Checkpoint to serve: 'builtin' (the project's model, built on first use), a local directory, or a hub id.")
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs: auto picks cuda when torch sees a GPU.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights and activations: auto is bf16 on CUDA and on CPUs with native bf16, else float32.")
+    torch_threads: int | None = Field(None, description="torch intra-op threads (default: one per core).")
+    max_batch_size: int = Field(32, ge=1, description="Most texts in one forward pass.")
+    max_batch_tokens: int = Field(8192, ge=1, description="Most padded tokens (longest text x texts) in one forward pass.")
+    max_queue_size: int = Field(512, ge=1, description="Most texts waiting for the model; beyond it calls get RESOURCE_EXHAUSTED at once.")
+    max_batch_texts: int = Field(64, ge=1, description="Most texts in one PredictBatch call.")
+    max_text_chars: int = Field(20000, ge=1, description="Most characters in one text, checked before tokenizing.")
+    max_input_tokens: int | None = Field(None, description="Cut texts to this many tokens (default: the model's own limit).")
+    stream_window: int = Field(64, ge=1, description="Most texts of one PredictStream call in the queue at once; the stream is read no faster.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message accepted or sent.")
+    warmup: bool = Field(True, description="Run warm-up batches before reporting SERVING.")
+    grace_seconds: float = Field(10.0, description="On SIGTERM: how long calls in flight may take to finish.")
+    reflection: bool = Field(True, description="Serve gRPC server reflection.")
+    log_level: str = Field("INFO", description="Python log level.")
+
+    def model_source(self) -> str:
+        return str(builtin_model_dir()) if self.model == BUILTIN else self.model
+
+
+def load_settings(argv: list[str] | None = None) -> ServerSettings:
+    return ServerSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,122 @@
+"""Test helpers: a tiny random BERT checkpoint, and real servers on loopback that stop by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import string
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+LABELS = ["negative", "neutral", "positive"]
+WORDS = ("i love this hate that movie film good bad great awful terrible fine okay not very really "
+         "the a an is was it and but so food service day night happy sad").split()
+
+
+def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0) -> Path:
+    """A 2-layer, 32-wide random BertForSequenceClassification with a fast WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *string.ascii_lowercase, *string.digits,
+             *string.punctuation, *(f"##{c}" for c in string.ascii_lowercase + string.digits)]
+    vocab_file = directory / "vocab.txt"
+    vocab_file.write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=max_positions)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
+    )
+    BertForSequenceClassification(config).eval().save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerThread:
+    """The real gRPC server (grpc.aio) on its own event loop in a daemon thread, bound to 127.0.0.1:0."""
+
+    def __init__(self, settings, classifier):
+        self.settings = settings
+        self.classifier = classifier
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="grpc-server")
+        self.running = None
+
+    def __enter__(self) -> "ServerThread":
+        from server.app import start_server
+
+        self.thread.start()
+        self.running = asyncio.run_coroutine_threadsafe(start_server(self.settings, self.classifier), self.loop).result(60)
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def call(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.call(self.running.stop(grace=1.0))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+class Process:
+    """A console script in a subprocess, killed at the end whatever happens."""
+
+    def __init__(self, args: list[str], env: dict | None = None):
+        self.args = args
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Process":
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        return self
+
+    def output(self) -> str:
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def python_script(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` (a readiness check, never a fixed sleep) until it returns truthy."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - readiness probes fail until the thing is up
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_error!r})")

@@ -1,0 +1,142 @@
+"""The REST bridge over a real HTTP socket, in front of a real gRPC server."""
+
+from __future__ import annotations
+
+import threading
+
+import jsonschema
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from clients import SentimentClient
+from rest_bridge.app import create_app
+from rest_bridge.settings import BridgeSettings
+from tests.helpers import LABELS, free_port
+
+
+class BridgeThread:
+    def __init__(self, backend: str, **settings):
+        self.settings = BridgeSettings(backend=backend, host="127.0.0.1", port=0, **settings)
+        self.app = create_app(self.settings)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(10)
+        self.app.extensions["sentiment_client"].close()
+
+
+@pytest.fixture(scope="module")
+def bridge(grpc_server):
+    with BridgeThread(grpc_server.target, max_body_bytes=64 * 1024) as running:
+        yield running.url
+
+
+def post(url, body=None, **kwargs):
+    return requests.post(f"{url}/predict", json=body, timeout=10, **kwargs)
+
+
+def test_seed_contract_text_in_predicted_class_out(bridge):
+    response = post(bridge, {"text": "I love this"})
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body["predicted_class"], int)
+    assert body["label"] == LABELS[body["predicted_class"]]
+    assert set(body["scores"]) == set(LABELS)
+    assert body["truncated"] is False and body["num_tokens"] == 5
+    assert "logits" not in body
+
+
+def test_texts_answer_predictions_in_order_matching_grpc(bridge, grpc_server):
+    texts = ["i love this", "terrible film", "okay day"]
+    response = post(bridge, {"texts": texts, "return_logits": True})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    with SentimentClient(grpc_server.target) as client:
+        direct = client.predict_batch(texts)
+    assert [p["predicted_class"] for p in predictions] == [d.class_id for d in direct]
+    assert all(len(p["logits"]) == 3 for p in predictions)
+
+
+def test_truncation_reported_and_reject_gives_400(bridge):
+    assert post(bridge, {"text": "good " * 300}).json()["truncated"] is True
+    response = post(bridge, {"text": "good " * 300, "truncation": "reject"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("kwargs, status, code", [
+    ({"data": "text=hello", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400, "BAD_REQUEST"),
+    ({"json": ["a", "list"]}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {"text": 5}}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {"texts": "not a list"}}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {"text": "a", "texts": ["b"]}}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {}}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {"text": "a", "truncation": "sometimes"}}, 422, "UNPROCESSABLE_ENTITY"),
+    ({"json": {"text": ""}}, 400, "INVALID_ARGUMENT"),
+    ({"json": {"texts": []}}, 400, "INVALID_ARGUMENT"),
+    ({"json": {"texts": ["a"] * 17}}, 400, "INVALID_ARGUMENT"),
+    ({"json": {"text": "x" * 2001}}, 400, "INVALID_ARGUMENT"),
+    ({"json": {"text": "x" * 70000}}, 413, "PAYLOAD_TOO_LARGE"),
+])
+def test_bad_input_gets_a_clear_json_4xx(bridge, kwargs, status, code):
+    response = requests.post(f"{bridge}/predict", timeout=10, **kwargs)
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_unknown_routes_and_methods_answer_json_not_html(bridge):
+    missing = requests.get(f"{bridge}/nope", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    wrong_method = requests.get(f"{bridge}/predict", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_health_ready_and_model_info(bridge, tiny_model_dir):
+    assert requests.get(f"{bridge}/healthz", timeout=10).json() == {"status": "ok"}
+    ready = requests.get(f"{bridge}/readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"status": "SERVING"}
+    info = requests.get(f"{bridge}/v1/model", timeout=10).json()
+    assert info["labels"] == LABELS and info["model_source"] == str(tiny_model_dir)
+
+
+def test_request_id_is_echoed_or_generated(bridge):
+    assert post(bridge, {"text": "good"}, headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
+    assert len(post(bridge, {"text": "good"}).headers["X-Request-Id"]) == 32
+
+
+def test_openapi_document_matches_what_the_bridge_answers(bridge):
+    document = requests.get(f"{bridge}/openapi.json", timeout=10).json()
+    assert document["openapi"].startswith("3.1")
+    schemas = document["components"]["schemas"]
+
+    def check(instance, ref):
+        jsonschema.validate(instance, {"$ref": f"#/components/schemas/{ref}", "components": {"schemas": schemas}})
+
+    check({"text": "hi"}, "PredictIn")
+    check(post(bridge, {"text": "i love this"}).json(), "PredictionOut")
+    check(post(bridge, {"texts": ["good", "bad"]}).json(), "PredictBatchOut")
+    check(post(bridge, {"text": ""}).json(), "ErrorOut")
+    check(requests.get(f"{bridge}/v1/model", timeout=10).json(), "ModelInfoOut")
+    assert set(document["paths"]) == {"/predict", "/v1/model", "/healthz", "/readyz"}
+    assert set(document["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "415", "422", "429", "503"}
+
+
+def test_backend_down_answers_503_quickly_and_readyz_follows():
+    port = free_port()  # nothing listens here
+    with BridgeThread(f"127.0.0.1:{port}", timeout_seconds=2.0) as dead:
+        response = post(dead.url, {"text": "hello"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "UNAVAILABLE"
+        assert requests.get(f"{dead.url}/readyz", timeout=10).status_code == 503
+        assert requests.get(f"{dead.url}/healthz", timeout=10).status_code == 200

@@ -1,0 +1,1 @@
+"""Fine-tuning and evaluation of BERT-family sentiment classifiers, and the built-in model recipe."""
