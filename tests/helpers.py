@@ -25,13 +25,12 @@ def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0)
     directory.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *string.ascii_lowercase, *string.digits,
              *string.punctuation, *(f"##{c}" for c in string.ascii_lowercase + string.digits)]
-    vocab_file = directory / "vocab.txt"
-    vocab_file.write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=max_positions)
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(dict.fromkeys(vocab))},
+                                  do_lower_case=True, model_max_length=max_positions)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(LABELS),
+        intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(LABELS), initializer_range=0.4,
         id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
     )
     BertForSequenceClassification(config).eval().save_pretrained(directory, safe_serialization=True)

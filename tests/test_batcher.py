@@ -1,0 +1,198 @@
+"""Unit tests of the dynamic batcher with an in-process fake model (no torch, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from server.batcher import DynamicBatcher
+from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
+from server.model import Encoding
+
+
+def enc(tokens: int) -> Encoding:
+    return Encoding(input_ids=list(range(tokens)), truncated=False)
+
+
+class FakeModel:
+    """Records every batch; optionally blocks until released, so tests control when the model is busy."""
+
+    def __init__(self, fail_on: int | None = None):
+        self.batches: list[list[int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_on = fail_on
+        self.calls_started = 0
+
+    def __call__(self, encodings: list[Encoding]) -> np.ndarray:
+        self.calls_started += 1
+        self.gate.wait(10)
+        lengths = [e.num_tokens for e in encodings]
+        self.batches.append(lengths)
+        if self.fail_on in lengths:
+            raise RuntimeError("boom")
+        return np.array([[float(n), 0.0] for n in lengths], dtype=np.float32)
+
+
+async def until(condition) -> None:
+    """Yield to the event loop until ``condition()`` holds (a readiness check, not a fixed sleep)."""
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+def make(model, **kw):
+    settings = dict(max_batch_size=4, max_batch_tokens=1000, max_queue_size=16)
+    settings.update(kw)
+    batcher = DynamicBatcher(model, **settings)
+    batcher.start()
+    return batcher
+
+
+def test_a_lone_request_runs_at_once_without_waiting_for_company():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model)
+        rows = await batcher.submit([enc(5)])
+        await batcher.drain()
+        return model.batches, rows
+
+    batches, rows = run(scenario())
+    assert batches == [[5]]
+    assert rows[0][0] == 5.0
+
+
+async def _queue_behind_busy_model(batcher, model, groups):
+    """Occupy the model with one call, queue ``groups`` behind it, then release the model."""
+    model.gate.clear()
+    first = asyncio.create_task(batcher.submit([enc(1)]))
+    await until(lambda: model.calls_started == 1)
+    tasks = [asyncio.create_task(batcher.submit(g)) for g in groups]
+    await until(lambda: batcher.queue_depth == sum(map(len, groups)))
+    model.gate.set()
+    return await first, await asyncio.gather(*tasks)
+
+
+def test_queued_requests_share_batches_up_to_max_batch_size_and_answer_each_caller():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_size=4)
+        _, results = await _queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(10)])
+        await batcher.drain()
+        return model.batches, results
+
+    batches, results = run(scenario())
+    assert batches[0] == [1]
+    assert [len(b) for b in batches[1:]] == [4, 4, 2]
+    assert all(r[0][0] == 10.0 for r in results)
+
+
+def test_token_budget_limits_padded_tokens_per_batch():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_size=8, max_batch_tokens=100)
+        await _queue_behind_busy_model(batcher, model, [[enc(30)] for _ in range(6)])
+        await batcher.drain()
+        return model.batches
+
+    batches = run(scenario())
+    assert all(max(b) * len(b) <= 100 for b in batches)
+    assert sum(len(b) for b in batches) == 7
+
+
+def test_batches_group_texts_of_similar_length():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_size=2)
+        await _queue_behind_busy_model(batcher, model, [[enc(n)] for n in (5, 100, 6, 101)])
+        await batcher.drain()
+        return model.batches
+
+    batches = run(scenario())
+    assert sorted(map(sorted, batches[1:])) == [[5, 6], [100, 101]]
+
+
+def test_full_queue_refuses_at_once_and_keeps_serving_accepted_calls():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_size=3)
+        model.gate.clear()
+        busy = asyncio.create_task(batcher.submit([enc(1)]))
+        await until(lambda: model.calls_started == 1)
+        accepted = [asyncio.create_task(batcher.submit([enc(2)])) for _ in range(3)]
+        await until(lambda: batcher.queue_depth == 3)
+        with pytest.raises(Overloaded):
+            await batcher.submit([enc(2)])
+        with pytest.raises(Overloaded):  # a multi-text call is all or nothing
+            await batcher.submit([enc(2), enc(2)])
+        model.gate.set()
+        results = await asyncio.gather(busy, *accepted)
+        await batcher.drain()
+        return results
+
+    assert len(run(scenario())) == 4
+
+
+def test_expired_and_cancelled_calls_never_reach_the_model():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model)
+        model.gate.clear()
+        busy = asyncio.create_task(batcher.submit([enc(1)]))
+        await until(lambda: model.calls_started == 1)
+        expired = asyncio.create_task(batcher.submit([enc(7)], timeout=0.001))
+        cancelled = asyncio.create_task(batcher.submit([enc(8)]))
+        await until(lambda: batcher.queue_depth == 2)
+        cancelled.cancel()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await until(lambda: loop.time() - start > 0.002)  # the 1 ms deadline has passed
+        model.gate.set()
+        await busy
+        with pytest.raises(DeadlineExceeded):
+            await expired
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await batcher.drain()
+        return model.batches, batcher.stats.dropped
+
+    batches, dropped = run(scenario())
+    assert batches == [[1]]
+    assert dropped == 2
+
+
+def test_a_failing_batch_fails_only_its_calls():
+    async def scenario():
+        model = FakeModel(fail_on=13)
+        batcher = make(model, max_batch_size=1)
+        with pytest.raises(ServiceError):
+            await batcher.submit([enc(13)])
+        ok = await batcher.submit([enc(3)])
+        await batcher.drain()
+        return ok
+
+    assert run(scenario())[0][0] == 3.0
+
+
+def test_drain_finishes_queued_work_then_refuses_new_calls():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_size=1)
+        model.gate.clear()
+        queued = [asyncio.create_task(batcher.submit([enc(n)])) for n in (1, 2, 3)]
+        await until(lambda: model.calls_started == 1 and batcher.queue_depth == 2)
+        draining = asyncio.create_task(batcher.drain())
+        await asyncio.sleep(0)
+        with pytest.raises(NotReady):
+            await batcher.submit([enc(4)])
+        model.gate.set()
+        await draining
+        return [r[0][0] for r in await asyncio.gather(*queued)]
+
+    assert run(scenario()) == [1.0, 2.0, 3.0]

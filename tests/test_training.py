@@ -1,0 +1,70 @@
+"""Fine-tuning and evaluation, a few steps on the tiny model and a file the test writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.model import SequenceClassifier
+from tests.helpers import LABELS
+from training.data import read_labelled_file
+from training.evaluate import classification_metrics, format_report
+from training.evaluate import main as evaluate_main
+from training.train import main as train_main
+
+ROWS = [("i love this film", "positive"), ("great good day", "positive"), ("awful terrible food", "negative"),
+        ("i hate that movie", "negative"), ("it is okay", "neutral"), ("the day was fine", "neutral")] * 8
+
+
+@pytest.fixture
+def train_file(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in ROWS))
+    return path
+
+
+def test_metrics_are_computed_from_the_confusion_matrix():
+    metrics = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["confusion"] == [[1, 1], [0, 2]]
+    assert metrics["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert metrics["macro_f1"] == pytest.approx((0.6667 + 0.8) / 2, abs=1e-4)
+    assert "confusion" in format_report(metrics)
+
+
+def test_reads_csv_and_jsonl(tmp_path, train_file):
+    csv_path = tmp_path / "data.csv"
+    csv_path.write_text('text,label\n"hello, world",positive\nbad,negative\n')
+    assert [(e.text, e.label) for e in read_labelled_file(csv_path)] == [("hello, world", "positive"), ("bad", "negative")]
+    assert len(read_labelled_file(train_file)) == len(ROWS)
+
+
+def test_train_command_writes_a_servable_model_with_card_and_is_deterministic(tmp_path, tiny_model_dir, train_file, capsys):
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / f"model-{run}"
+        train_main(["--base-model", str(tiny_model_dir), "--train-file", str(train_file), "--output-dir", str(out),
+                    "--epochs", "2", "--batch-size", "8", "--seed", "3", "--eval-file", str(train_file)])
+        outputs.append(out)
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed
+    first, second = outputs
+    assert (first / "model.safetensors").is_file() and (first / "tokenizer.json").is_file()
+    config = json.loads((first / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    card = (first / "README.md").read_text()
+    assert str(tiny_model_dir) in card and '"seed": 3' in card and "accuracy" in card
+    served = SequenceClassifier(str(first), device="cpu", dtype="float32")
+    assert served.labels == LABELS
+    again = SequenceClassifier(str(second), device="cpu", dtype="float32")
+    assert served.weights_sha256 == again.weights_sha256  # same seed, same model
+
+
+def test_evaluate_command_prints_and_writes_json(tmp_path, tiny_model_dir, train_file, capsys):
+    out = tmp_path / "metrics.json"
+    evaluate_main(["--model", str(tiny_model_dir), "--data-file", str(train_file), "--output-json", str(out)])
+    metrics = json.loads(out.read_text())
+    assert metrics["examples"] == len(ROWS) and metrics["labels"] == LABELS
+    assert sum(map(sum, metrics["confusion"])) == len(ROWS)
+    assert "macro-F1" in capsys.readouterr().out
