@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 import uuid
 
 from flask import Flask, Response, jsonify, request
@@ -20,13 +22,14 @@ from server import __version__
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
+PROTECTED_PATHS = {"/predict", "/v1/model"}
 
 
 def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
     """Build the app. The gRPC client (and its channel) is made here, so call it after any fork."""
     settings = settings or BridgeSettings()
-    client = client or SentimentClient(settings.backend, timeout=settings.timeout_seconds,
-                                       max_message_bytes=settings.max_message_bytes)
+    client = client or SentimentClient(timeout=settings.timeout_seconds, config=settings.channel_config())
+    expected_auth = f"Bearer {settings.auth_token}".encode() if settings.auth_token else None
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["sentiment_client"] = client
@@ -34,6 +37,28 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
 
     def request_id() -> str:
         return request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+    def remaining_seconds() -> float:
+        """What is left of this request's own timeout: the bridge's setting, or less when the caller
+        sends ``X-Request-Timeout`` (seconds), minus the time spent so far."""
+        budget = settings.timeout_seconds
+        asked = request.headers.get("X-Request-Timeout")
+        if asked:
+            try:
+                budget = min(budget, max(0.001, float(asked)))
+            except ValueError:
+                pass
+        return max(0.001, budget - (time.monotonic() - request.environ["sentiment.started"]))
+
+    @app.before_request
+    def start_clock_and_check_token():
+        request.environ["sentiment.started"] = time.monotonic()
+        if expected_auth and request.path in PROTECTED_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected_auth):
+                response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
 
     def error_response(status: int, code: str, message: str, field: str | None = None, details=None) -> Response:
         response = jsonify(error_body(code, message, field, details))
@@ -77,14 +102,15 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
             first = problems[0]
             return error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
         rid = request.environ["sentiment.request_id"] = request_id()
-        options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid}
+        options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid,
+                   "timeout": remaining_seconds()}
         if parsed.text is not None:
             return jsonify(client.predict(parsed.text, **options).to_dict())
         return jsonify({"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]})
 
     @app.get("/v1/model")
     def model_info():
-        return jsonify(client.model_info().to_dict())
+        return jsonify(client.model_info(timeout=remaining_seconds()).to_dict())
 
     @app.get("/healthz")
     def healthz():

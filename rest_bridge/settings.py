@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,23 @@ class BridgeSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body; larger ones get 413.")
     max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message sent or received.")
     ready_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of the backend health check behind /readyz.")
+    auth_token: str | None = Field(None, description="Require 'Authorization: Bearer <token>' on /predict and /v1/model (401 otherwise).")
+    backend_token: str | None = Field(None, description="Bearer token sent to the gRPC server.")
+    backend_ca_cert: Path | None = Field(None, description="PEM CA of the gRPC server's certificate: use TLS upstream.")
+    backend_client_cert: Path | None = Field(None, description="PEM client certificate for mutual TLS upstream.")
+    backend_client_key: Path | None = Field(None, description="PEM key of --backend-client-cert.")
+    backend_server_name: str | None = Field(None, description="Expected name in the server's certificate, when it differs from the target host.")
     log_level: str = Field("INFO", description="Python log level.")
+
+    def channel_config(self):
+        from clients.channel import ChannelConfig
+
+        optional = lambda path: str(path) if path else None  # noqa: E731
+        return ChannelConfig(
+            target=self.backend, max_message_bytes=self.max_message_bytes, token=self.backend_token,
+            ca_cert=optional(self.backend_ca_cert), client_cert=optional(self.backend_client_cert),
+            client_key=optional(self.backend_client_key), server_name_override=self.backend_server_name,
+        )
 
 
 def load_settings(argv: list[str] | None = None) -> BridgeSettings:

@@ -27,11 +27,19 @@ class RunningServer:
     health: object
 
     async def stop(self, grace: float) -> None:
-        """Graceful stop: NOT_SERVING first, refuse new calls, let calls in flight finish within ``grace``."""
+        """Graceful stop within ``grace`` seconds: report NOT_SERVING; refuse new calls with UNAVAILABLE
+        from our own handlers while every accepted call finishes; only then stop the gRPC server.
+
+        Stopping the gRPC server first would answer CANCELLED to calls that reached the server but not
+        yet a handler (grpc/grpc#41785); UNAVAILABLE tells clients to retry elsewhere."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         await set_serving(self.health, False)
-        stopping = asyncio.create_task(self.server.stop(grace))
-        await self.core.stop()
-        await stopping
+        try:
+            await asyncio.wait_for(self.core.stop(), timeout=grace)
+        except asyncio.TimeoutError:
+            log.warning("calls still queued after the %.0fs grace period are cut off", grace)
+        await self.server.stop(max(0.5, deadline - loop.time()))
 
 
 def load_classifier(settings: ServerSettings) -> SequenceClassifier:

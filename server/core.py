@@ -68,6 +68,7 @@ class InferenceCore:
         self.settings = settings
         self.batcher: DynamicBatcher | None = None
         self.ready = False
+        self.stopping = False
 
     async def start(self) -> None:
         """Start the batch worker and warm the model up; ``ready`` turns true when it is done."""
@@ -96,6 +97,7 @@ class InferenceCore:
     async def stop(self) -> None:
         """Refuse new work and finish what is queued."""
         self.ready = False
+        self.stopping = True
         if self.batcher:
             await self.batcher.drain()
 
@@ -121,7 +123,7 @@ class InferenceCore:
                       timeout: float | None = None) -> list[Prediction]:
         """Predictions for ``texts`` in input order; all texts of one call are validated before any runs."""
         if not self.ready or self.batcher is None:
-            raise NotReady("the model is not ready yet")
+            raise NotReady("the server is shutting down" if self.stopping else "the model is not ready yet")
         self.validate(texts)
         encodings = self.classifier.encode(texts, truncate=options.truncate)
         rows = await self.batcher.submit(encodings, timeout=timeout)

@@ -17,6 +17,7 @@ from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from server import core as core_types
 from server.core import InferenceCore
 from server.errors import ServiceError
+from server.security import BearerTokenInterceptor, server_credentials
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
 
 def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
-    server = grpc.aio.server(options=[
+    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
@@ -159,7 +161,11 @@ def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.a
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
         )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    if settings.tls_cert:
+        port = server.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca))
+    else:
+        port = server.add_insecure_port(address)
     return server, port, health_servicer
 
 

@@ -35,13 +35,15 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
-    """``auto``: bf16 on CUDA cards that support it (else fp16), bf16 on CPUs with native bf16, else fp32."""
+def dtype_candidates(requested: str, device: torch.device) -> list[torch.dtype]:
+    """What ``requested`` may become, best guess first. ``auto``: bf16 on CUDA cards that support it
+    (else fp16); on CPUs with native bf16, bf16 or fp32, whichever runs the model faster (the loader
+    times both); fp32 elsewhere."""
     if requested != "auto":
-        return DTYPES[requested]
+        return [DTYPES[requested]]
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+        return [torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16]
+    return [torch.bfloat16, torch.float32] if cpu_has_fast_bf16() else [torch.float32]
 
 
 def device_name(device: torch.device) -> str:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.builtin_model import builtin_model_dir
@@ -26,7 +27,7 @@ class ServerSettings(BaseSettings):
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(50051, description="gRPC port (0 picks a free one).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs: auto picks cuda when torch sees a GPU.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights and activations: auto is bf16 on CUDA and on CPUs with native bf16, else float32.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field("auto", description="Weights and activations: auto is bf16 on CUDA; on CPUs with native bf16 (AMX, AVX512-BF16) whichever of bf16 and float32 runs faster at load; else float32. int8: dynamic quantization (CPU).")
     torch_threads: int | None = Field(None, description="torch intra-op threads (default: one per core).")
     max_batch_size: int = Field(32, ge=1, description="Most texts in one forward pass.")
     max_batch_tokens: int = Field(8192, ge=1, description="Most padded tokens (longest text x texts) in one forward pass.")
@@ -39,7 +40,19 @@ class ServerSettings(BaseSettings):
     warmup: bool = Field(True, description="Run warm-up batches before reporting SERVING.")
     grace_seconds: float = Field(10.0, description="On SIGTERM: how long calls in flight may take to finish.")
     reflection: bool = Field(True, description="Serve gRPC server reflection.")
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve TLS (with --tls-key).")
+    tls_key: Path | None = Field(None, description="PEM private key of --tls-cert.")
+    tls_client_ca: Path | None = Field(None, description="PEM CA: require client certificates signed by it (mutual TLS).")
+    auth_token: str | None = Field(None, description="Require 'authorization: Bearer <token>' on every call but health checks.")
     log_level: str = Field("INFO", description="Python log level.")
+
+    @model_validator(mode="after")
+    def tls_files_come_together(self) -> "ServerSettings":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        return self
 
     def model_source(self) -> str:
         return str(builtin_model_dir()) if self.model == BUILTIN else self.model

@@ -1,0 +1,55 @@
+"""The raw model limit: offline batched throughput of the model in one process, no server.
+
+Prints one JSON object: best texts/s over batch sizes (model forward on pre-tokenized, length-sorted
+batches), the batch size that gave it, the p50 latency of one bare forward pass of one text, and the
+process's peak RSS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+
+from bench.texts import benchmark_texts
+from server.model import SequenceClassifier
+
+
+def measure(model: str, kind: str, device: str, dtype: str, batch_sizes=(8, 16, 32, 64), texts_per_size: int = 192) -> dict:
+    classifier = SequenceClassifier(model, device=device, dtype=dtype)
+    encodings = classifier.encode(benchmark_texts(kind, texts_per_size))
+    rates = {}
+    for size in batch_sizes:
+        batches = [encodings[i : i + size] for i in range(0, len(encodings), size)]
+        classifier.forward(batches[0])  # warm-up for this shape
+        started = time.perf_counter()
+        for batch in batches:
+            classifier.forward(batch)
+        rates[size] = len(encodings) / (time.perf_counter() - started)
+    single = []
+    for encoding in encodings[:40]:
+        started = time.perf_counter()
+        classifier.forward([encoding])
+        single.append(time.perf_counter() - started)
+    best = max(rates, key=rates.get)
+    return {
+        "texts_per_s": rates[best], "best_batch_size": best, "rates": rates,
+        "single_forward_p50_ms": statistics.median(single[5:]) * 1000,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": classifier.device_name, "dtype": classifier.dtype_name,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--kind", default="short")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.model, args.kind, args.device, args.dtype)))
+
+
+if __name__ == "__main__":
+    main()

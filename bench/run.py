@@ -1,0 +1,251 @@
+"""``make bench``: the raw model limit, the seed's design, our gRPC server and our REST bridge, under
+the same load generator, on one machine, in one run. Writes ``bench/results/<model>-<device>.md``,
+``.json`` and ``.png``.
+
+    python -m bench.run                       # bert-base-sized (random weights) and the built-in model
+    python -m bench.run --models builtin --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import systems
+from bench.load import LoadResult, grpc_load, http_load
+from bench.texts import benchmark_texts
+
+RESULTS = Path(__file__).parent / "results"
+MODELS_DIR = Path(__file__).parent / ".models"
+
+
+def bert_base_dir() -> Path:
+    """A bert-base-sized classifier (BertConfig() defaults, 110M parameters) with random weights and the
+    uncased BERT vocabulary: speed does not depend on the weights."""
+    target = MODELS_DIR / "bert-base-random"
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from server.builtin_model import builtin_model_dir
+
+    torch.manual_seed(0)
+    labels = ["negative", "neutral", "positive"]
+    config = BertConfig(num_labels=3, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    BertForSequenceClassification(config).eval().save_pretrained(target, safe_serialization=True)
+    AutoTokenizer.from_pretrained(builtin_model_dir()).save_pretrained(target)
+    return target
+
+
+def vocab_file(model_dir: Path) -> Path:
+    """vocab.txt for the seed's slow tokenizer, written from the fast tokenizer's vocabulary."""
+    from transformers import AutoTokenizer
+
+    path = MODELS_DIR / f"{model_dir.name}-vocab.txt"
+    if not path.is_file():
+        vocab = AutoTokenizer.from_pretrained(model_dir).get_vocab()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
+    return path
+
+
+def run_raw(model_dir: Path, kind: str, device: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.raw", "--model", str(model_dir), "--kind", kind, "--device", device],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def row(system: str, kind: str, result: LoadResult, rss: float) -> dict:
+    return {"system": system, "texts": kind, "concurrency": result.concurrency, "requests": result.sent,
+            "ok": result.ok, "texts_per_s": round(result.throughput, 1),
+            "p50_ms": round(result.percentile(50), 1), "p95_ms": round(result.percentile(95), 1),
+            "p99_ms": round(result.percentile(99), 1), "peak_rss_mb": round(rss),
+            "errors": {k: v for k, v in result.codes.items() if k != "OK"}}
+
+
+def count_for(concurrency: int, quick: bool) -> int:
+    return max(48 if quick else 96, 3 * concurrency)
+
+
+def sweep(name, kinds, texts, concurrencies, quick, load, target, pids) -> list[dict]:
+    rows = []
+    for kind in kinds:
+        asyncio.run(load(target, texts[kind], 4, 16))  # warm the connection and the server
+        for c in concurrencies:
+            result = asyncio.run(load(target, texts[kind], c, count_for(c, quick)))
+            rows.append(row(name, kind, result, systems.peak_rss_mb(pids)))
+            print(f"  {name:<12} {kind:<6} C={c:<4} {rows[-1]['texts_per_s']:>7} texts/s  p99 {rows[-1]['p99_ms']} ms",
+                  flush=True)
+    return rows
+
+
+def overload(model_dir: Path, texts: list[str], device: str, logs: Path, quick: bool) -> list[dict]:
+    """4x overload: 4 x max_queue_size closed-loop callers against a queue of max_queue_size texts."""
+    queue = 32
+    callers = 4 * queue
+    attempts = 600 if quick else 2000
+    rows = []
+    with systems.grpc_server(model_dir, logs, device=device, max_queue_size=queue) as (target, pids, _):
+        result = asyncio.run(grpc_load(target, texts, callers, attempts))
+        rows.append(overload_row("grpc", queue, result, systems.peak_rss_mb(pids)))
+        with systems.bridge(target, logs, threads=callers) as (url, bridge_pids):
+            result = asyncio.run(http_load(url, texts, callers, attempts))
+            rows.append(overload_row("bridge", queue, result, systems.peak_rss_mb(pids + bridge_pids)))
+    return rows
+
+
+def overload_row(system: str, queue: int, result: LoadResult, rss: float) -> dict:
+    refused = sum(v for k, v in result.codes.items() if k in ("RESOURCE_EXHAUSTED", "429"))
+    return {"system": system, "max_queue_size": queue, "callers": result.concurrency, "attempts": result.sent,
+            "ok": result.ok, "refused": refused,
+            "other": {k: v for k, v in result.codes.items() if k not in ("OK", "RESOURCE_EXHAUSTED", "429")},
+            "accepted_p50_ms": round(result.percentile(50), 1), "accepted_p99_ms": round(result.percentile(99), 1),
+            "refused_p99_ms": round(result.percentile(99, refused=True), 1), "peak_rss_mb": round(rss)}
+
+
+def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], concurrencies: list[int], quick: bool,
+                include_seed: bool) -> dict:
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
+    report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}}
+    for kind in kinds:
+        report["raw"][kind] = run_raw(model_dir, kind, device)
+        print(f"  raw limit    {kind:<6} {report['raw'][kind]['texts_per_s']:.1f} texts/s "
+              f"(batch {report['raw'][kind]['best_batch_size']}, one text {report['raw'][kind]['single_forward_p50_ms']:.1f} ms)",
+              flush=True)
+    if include_seed:
+        with systems.seed_service(model_dir, vocab_file(model_dir), logs) as (url, pids):
+            report["rows"] += sweep("seed", kinds, texts, concurrencies, quick, http_load, url, pids)
+    with systems.grpc_server(model_dir, logs, device=device) as (target, pids, info):
+        report["server"] = {"device": info.device, "dtype": info.dtype, "max_batch_size": info.max_batch_size}
+        report["rows"] += sweep("grpc", kinds, texts, concurrencies, quick, grpc_load, target, pids)
+        with systems.bridge(target, logs) as (url, bridge_pids):
+            report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids)
+    report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, quick)
+    report["ratios"] = ratios(report)
+    return report
+
+
+def pick(report, system, kind, c):
+    return next((r for r in report["rows"] if (r["system"], r["texts"], r["concurrency"]) == (system, kind, c)), None)
+
+
+def ratios(report: dict) -> dict:
+    out = {}
+    for kind in report["raw"]:
+        grpc32, bridge32, seed32 = (pick(report, s, kind, 32) for s in ("grpc", "bridge", "seed"))
+        grpc1 = pick(report, "grpc", kind, 1)
+        raw = report["raw"][kind]
+        if grpc32:
+            out[f"{kind}: grpc / raw limit at C=32"] = round(grpc32["texts_per_s"] / raw["texts_per_s"], 2)
+        if grpc32 and seed32:
+            out[f"{kind}: grpc / seed at C=32"] = round(grpc32["texts_per_s"] / seed32["texts_per_s"], 2)
+        if grpc32 and bridge32:
+            out[f"{kind}: bridge / grpc at C=32"] = round(bridge32["texts_per_s"] / grpc32["texts_per_s"], 2)
+        if grpc1:
+            out[f"{kind}: grpc p50 at C=1 / one bare forward pass"] = round(grpc1["p50_ms"] / raw["single_forward_p50_ms"], 2)
+    return out
+
+
+def machine() -> str:
+    import torch
+
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Benchmark: {report['model']} on {report['device']}", "",
+             f"Machine: {report['machine']}. Server: dtype {report['server']['dtype']}, device {report['server']['device']}, "
+             f"max batch {report['server']['max_batch_size']}. Command: `{report['command']}`. Took {report['seconds']:.0f}s.", "",
+             "| system | texts | callers | texts/s | p50 ms | p95 ms | p99 ms | peak RSS MiB | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for kind, raw in report["raw"].items():
+        lines.append(f"| raw model limit ({raw['dtype']}, batch {raw['best_batch_size']}) | {kind} | - | "
+                     f"{raw['texts_per_s']:.1f} | one text: {raw['single_forward_p50_ms']:.1f} | | | {raw['peak_rss_mb']:.0f} | |")
+    for r in report["rows"]:
+        lines.append(f"| {r['system']} | {r['texts']} | {r['concurrency']} | {r['texts_per_s']} | {r['p50_ms']} | "
+                     f"{r['p95_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} | {r['errors'] or ''} |")
+    lines += ["", "Ratios:", ""] + [f"- {k}: **{v}**" for k, v in report["ratios"].items()]
+    lines += ["", "Overload (callers = 4 x max_queue_size, refused callers back off 50 ms):", "",
+              "| system | queue | callers | attempts | ok | refused | other | accepted p50 ms | accepted p99 ms | refused p99 ms |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for o in report["overload"]:
+        lines.append(f"| {o['system']} | {o['max_queue_size']} | {o['callers']} | {o['attempts']} | {o['ok']} | {o['refused']} | "
+                     f"{o['other'] or ''} | {o['accepted_p50_ms']} | {o['accepted_p99_ms']} | {o['refused_p99_ms']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(report["raw"])
+    fig, axes = plt.subplots(2, len(kinds), figsize=(6 * len(kinds), 8), squeeze=False)
+    for col, kind in enumerate(kinds):
+        for system in ("seed", "grpc", "bridge"):
+            rows = [r for r in report["rows"] if r["system"] == system and r["texts"] == kind]
+            if rows:
+                cs = [r["concurrency"] for r in rows]
+                axes[0][col].plot(cs, [r["texts_per_s"] for r in rows], marker="o", label=system)
+                axes[1][col].plot(cs, [r["p99_ms"] for r in rows], marker="o", label=system)
+        axes[0][col].axhline(report["raw"][kind]["texts_per_s"], linestyle="--", color="grey", label="raw model limit")
+        axes[0][col].set_title(f"{report['model']}: {kind} texts, throughput")
+        axes[1][col].set_title(f"{report['model']}: {kind} texts, p99 latency")
+        axes[0][col].set_ylabel("texts/s")
+        axes[1][col].set_ylabel("p99 ms")
+        axes[1][col].set_yscale("log")
+        for ax in (axes[0][col], axes[1][col]):
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("concurrent callers")
+            ax.legend()
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["bert-base", "builtin"], help="bert-base, builtin, or model directories")
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32, 128])
+    parser.add_argument("--kinds", nargs="+", default=["short", "medium"])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    parser.add_argument("--no-seed", action="store_true", help="skip the seed reference")
+    parser.add_argument("--quick", action="store_true", help="fewer requests per point")
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: skipping the GPU benchmark")
+        return
+    from training.builtin import ensure_built
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in args.models:
+        model_dir = bert_base_dir() if name == "bert-base" else ensure_built() if name == "builtin" else Path(name)
+        label = name if name in ("bert-base", "builtin") else Path(name).name
+        print(f"== {label} ({model_dir}) on {args.device}", flush=True)
+        started = time.perf_counter()
+        report = bench_model(label, model_dir, args.device, args.kinds, args.concurrency, args.quick, not args.no_seed)
+        report.update(seconds=time.perf_counter() - started, machine=machine(), command="python -m bench.run " + " ".join(argv or sys.argv[1:]))
+        stem = RESULTS / f"{label}-{args.device}"
+        stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
+        stem.with_suffix(".md").write_text(markdown(report))
+        plot(report, stem.with_suffix(".png"))
+        print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

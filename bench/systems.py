@@ -1,0 +1,102 @@
+"""The systems under test, each started as its own process(es) on loopback and stopped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """Sum of the processes' peak resident set sizes (VmHWM), in MiB."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def wait_until(check, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.2)
+    raise TimeoutError("system did not become ready")
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict | None = None, log: Path | None = None):
+    handle = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if log:
+            handle.close()
+
+
+@contextlib.contextmanager
+def seed_service(model_dir: Path, vocab_file: Path, logs: Path):
+    port = free_port()
+    env = {"SEED_MODEL": str(model_dir), "SEED_VOCAB": str(vocab_file), "SEED_PORT": str(port)}
+    with process([sys.executable, "-m", "bench.seed_app"], env, logs / "seed.log") as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{url}/healthz", timeout=2).ok)
+        yield f"{url}/predict", [proc.pid]
+
+
+@contextlib.contextmanager
+def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = "auto", **settings):
+    from clients import SentimentClient
+
+    port = free_port()
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+    args = [sys.executable, "-m", "server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+            "--device", device, "--dtype", dtype, *flags]
+    with process(args, log=logs / f"server-{port}.log") as proc:
+        target = f"127.0.0.1:{port}"
+        with SentimentClient(target) as client:
+            client.wait_until_serving(timeout=600)
+            info = client.model_info()
+        yield target, [proc.pid], info
+
+
+@contextlib.contextmanager
+def bridge(backend: str, logs: Path, workers: int = 1, threads: int = 64):
+    port = free_port()
+    args = [sys.executable, "-m", "rest_bridge.main", "--backend", backend, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--threads", str(threads)]
+    with process(args, log=logs / f"bridge-{port}.log") as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{url}/readyz", timeout=2).ok)
+        yield f"{url}/predict", [proc.pid, *children(proc.pid)]

@@ -1,0 +1,59 @@
+"""The built-in model: its directory serves, and its held-out accuracy meets the bar.
+
+Marked slow: it runs where ``make model`` has built the model (CI builds it before the tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.builtin_model import builtin_model_dir, is_built
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not is_built(), reason="the built-in model is not built (run `make model`)"),
+]
+
+
+@pytest.fixture(scope="module")
+def builtin_classifier():
+    from server.model import SequenceClassifier
+
+    return SequenceClassifier(str(builtin_model_dir()), dtype="float32")
+
+
+def test_directory_has_weights_labels_tokenizer_and_a_model_card(builtin_classifier):
+    directory = builtin_model_dir()
+    assert builtin_classifier.labels == ["negative", "neutral", "positive"]
+    assert (directory / "tokenizer.json").is_file()
+    card = (directory / "README.md").read_text()
+    assert "VADER" in card and "held-out" in card
+    record = json.loads((directory / "evaluation.json").read_text())
+    assert set(record["evaluation"]) == {"tweets (3-class)", "rotten_tomatoes (binary)", "imdb (binary)"}
+
+
+def test_obvious_sentences(builtin_classifier):
+    from training.evaluate import predict
+
+    texts = ["I love this, it is wonderful!", "This is the worst thing I have ever bought. Awful.",
+             "The meeting is at 3pm in room 4."]
+    assert predict(builtin_classifier, texts) == ["positive", "negative", "neutral"]
+
+
+def test_held_out_accuracy_meets_the_bar_and_beats_vader(builtin_classifier):
+    from training.builtin import Recipe, held_out_sets, load_splits, vader_metrics
+    from training.evaluate import evaluate_model
+
+    sets = held_out_sets(load_splits(), Recipe(eval_imdb=300))
+    results = {name: (evaluate_model(None, examples, only_labels=only, classifier=builtin_classifier),
+                      vader_metrics(examples, only or ["negative", "neutral", "positive"]))
+               for name, (examples, only) in sets.items()}
+    tweets_model, tweets_vader = results["tweets (3-class)"]
+    assert tweets_model["accuracy"] >= 0.82
+    movie_correct = sum(results[n][0]["accuracy"] * results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
+    movie_total = sum(results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
+    assert movie_correct / movie_total >= 0.85
+    for name, (model, vader) in results.items():
+        assert model["accuracy"] > vader["accuracy"], name
+        assert model["macro_f1"] > vader["macro_f1"], name
