@@ -20,9 +20,12 @@ class AsyncSentimentClient:
     """``async with AsyncSentimentClient("localhost:50051") as client: await client.predict("...")``."""
 
     def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
-                 config: ChannelConfig | None = None, **channel_options):
+                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
+        """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
+        failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts."""
         self.config = config or ChannelConfig(target=target, **channel_options)
         self.timeout = timeout
+        self.wait_for_ready = wait_for_ready
         self._channel = self.config.open(aio=True)
         self._stub = pb_grpc.SentimentServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -38,7 +41,8 @@ class AsyncSentimentClient:
 
     async def _call(self, method, request, timeout: float | None, request_id: str | None = None):
         try:
-            return await method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id))
+            return await method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
+                                wait_for_ready=self.wait_for_ready)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None
 
@@ -67,7 +71,8 @@ class AsyncSentimentClient:
         else:
             source = _stream_requests(items, options)
         try:
-            async for message in self._stub.PredictStream(source, timeout=timeout, metadata=self.config.metadata()):
+            async for message in self._stub.PredictStream(source, timeout=timeout, metadata=self.config.metadata(),
+                                                          wait_for_ready=self.wait_for_ready):
                 yield stream_result(message)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None

@@ -28,9 +28,12 @@ class SentimentClient:
     """``with SentimentClient("localhost:50051") as client: client.predict("I love this")``."""
 
     def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
-                 config: ChannelConfig | None = None, **channel_options):
+                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
+        """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
+        failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts."""
         self.config = config or ChannelConfig(target=target, **channel_options)
         self.timeout = timeout
+        self.wait_for_ready = wait_for_ready
         self._channel = self.config.open()
         self._stub = pb_grpc.SentimentServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -48,7 +51,7 @@ class SentimentClient:
               wait_for_ready: bool | None = None):
         try:
             return method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
-                          wait_for_ready=wait_for_ready)
+                          wait_for_ready=self.wait_for_ready if wait_for_ready is None else wait_for_ready)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None
 
@@ -69,7 +72,8 @@ class SentimentClient:
         bounds the whole stream (default: none, since a stream may run for long)."""
         requests = _stream_requests(items, options_message(truncation, return_logits))
         try:
-            for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata()):
+            for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata(),
+                                                    wait_for_ready=self.wait_for_ready):
                 yield stream_result(message)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None
