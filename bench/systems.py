@@ -83,6 +83,7 @@ def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = 
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
     args = [sys.executable, "-m", "server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
             "--device", device, "--dtype", dtype, *flags]
+    args.append("--metrics-port=0")
     with process(args, log=logs / f"server-{port}.log") as proc:
         target = f"127.0.0.1:{port}"
         with SentimentClient(target) as client:

@@ -13,6 +13,7 @@ import torch
 from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
 from server.logging_setup import configure_logging
+from server.metrics import ServerMetrics
 from server.model import SequenceClassifier
 from server.settings import BUILTIN, ServerSettings, load_settings
 
@@ -25,6 +26,8 @@ class RunningServer:
     port: int
     core: InferenceCore
     health: object
+    metrics: ServerMetrics
+    metrics_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Graceful stop within ``grace`` seconds: report NOT_SERVING; refuse new calls with UNAVAILABLE
@@ -40,6 +43,7 @@ class RunningServer:
         except asyncio.TimeoutError:
             log.warning("calls still queued after the %.0fs grace period are cut off", grace)
         await self.server.stop(max(0.5, deadline - loop.time()))
+        self.metrics.close()
 
 
 def load_classifier(settings: ServerSettings) -> SequenceClassifier:
@@ -60,16 +64,18 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
 
 async def start_server(settings: ServerSettings, classifier: SequenceClassifier) -> RunningServer:
     """Listen at once (health says NOT_SERVING), warm up, then report SERVING."""
-    core = InferenceCore(classifier, settings)
+    metrics = ServerMetrics()
+    core = InferenceCore(classifier, settings, metrics)
     server, port, health_servicer = create_server(settings, core)
     await set_serving(health_servicer, False)
     await server.start()
-    log.info("listening on %s:%d (model %s, %s, %s)", settings.host, port, classifier.source,
-             classifier.device_name, classifier.dtype_name)
+    metrics_port = metrics.serve(settings.metrics_host or settings.host, settings.metrics_port) if settings.metrics else None
+    log.info("listening on %s:%d (model %s, %s, %s); metrics on port %s", settings.host, port, classifier.source,
+             classifier.device_name, classifier.dtype_name, metrics_port)
     await core.start()
     await set_serving(health_servicer, True)
     log.info("serving")
-    return RunningServer(server, port, core, health_servicer)
+    return RunningServer(server, port, core, health_servicer, metrics, metrics_port)
 
 
 async def serve(settings: ServerSettings) -> None:

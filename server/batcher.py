@@ -50,7 +50,7 @@ class _Item:
 class DynamicBatcher:
     def __init__(self, run_batch: Callable[[list[Encoding]], np.ndarray], *, max_batch_size: int,
                  max_batch_tokens: int, max_queue_size: int,
-                 on_batch: Callable[[int, int, list[float]], None] | None = None):
+                 on_batch: Callable[[int, int, list[float], float], None] | None = None):
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
@@ -154,7 +154,8 @@ class DynamicBatcher:
             self.stats.sizes.append(len(batch))
             del self.stats.sizes[:-1000]
             if self._on_batch:
-                self._on_batch(len(batch), width * len(batch), [started - i.enqueued for i in batch])
+                self._on_batch(len(batch), width * len(batch), [started - i.enqueued for i in batch],
+                               loop.time() - started)
             for item, row in zip(batch, logits):
                 if not item.future.done():
                     item.future.set_result(row)

@@ -16,6 +16,7 @@ import numpy as np
 from server import __version__
 from server.batcher import DynamicBatcher
 from server.errors import InvalidInput, NotReady
+from server.metrics import ServerMetrics
 from server.model import Encoding, SequenceClassifier
 from server.settings import ServerSettings
 
@@ -63,9 +64,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class InferenceCore:
-    def __init__(self, classifier: SequenceClassifier, settings: ServerSettings):
+    def __init__(self, classifier: SequenceClassifier, settings: ServerSettings, metrics: ServerMetrics | None = None):
         self.classifier = classifier
         self.settings = settings
+        self.metrics = metrics
         self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.stopping = False
@@ -77,7 +79,15 @@ class InferenceCore:
             max_batch_size=self.settings.max_batch_size,
             max_batch_tokens=self.settings.max_batch_tokens,
             max_queue_size=self.settings.max_queue_size,
+            on_batch=self.metrics.observe_batch if self.metrics else None,
         )
+        if self.metrics:
+            batcher = self.batcher
+            self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
+            info = self.model_info()
+            self.metrics.model_info.info({"model": info.model_name, "source": info.model_source, "dtype": info.dtype,
+                                          "device": info.device, "version": info.server_version,
+                                          "weights_sha256": info.weights_sha256[:16]})
         self.batcher.start()
         if self.settings.warmup:
             started = time.perf_counter()

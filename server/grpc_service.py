@@ -17,6 +17,7 @@ from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from server import core as core_types
 from server.core import InferenceCore
 from server.errors import ServiceError
+from server.interceptors import ObservabilityInterceptor
 from server.security import BearerTokenInterceptor, server_credentials
 from server.settings import ServerSettings
 
@@ -148,7 +149,9 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
 
 def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
-    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    interceptors = [ObservabilityInterceptor(core.metrics)] if core.metrics else []
+    if settings.auth_token:
+        interceptors.append(BearerTokenInterceptor(settings.auth_token))
     server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -44,6 +44,9 @@ class ServerSettings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key of --tls-cert.")
     tls_client_ca: Path | None = Field(None, description="PEM CA: require client certificates signed by it (mutual TLS).")
     auth_token: str | None = Field(None, description="Require 'authorization: Bearer <token>' on every call but health checks.")
+    metrics: bool = Field(True, description="Serve Prometheus metrics over HTTP at /metrics.")
+    metrics_host: str | None = Field(None, description="Address of the metrics endpoint (default: --host).")
+    metrics_port: int = Field(9464, description="Port of the metrics endpoint (0 picks a free one).")
     log_level: str = Field("INFO", description="Python log level.")
 
     @model_validator(mode="after")

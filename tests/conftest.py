@@ -21,7 +21,7 @@ def server_settings(model_dir, **overrides):
     from server.settings import ServerSettings
 
     values = dict(model=str(model_dir), host="127.0.0.1", port=0, device="cpu", dtype="float32",
-                  max_batch_texts=16, max_text_chars=2000, warmup=True, grace_seconds=2.0)
+                  max_batch_texts=16, max_text_chars=2000, warmup=True, grace_seconds=2.0, metrics_port=0)
     values.update(overrides)
     return ServerSettings(**values)
 

@@ -104,7 +104,7 @@ def test_reflection_can_be_switched_off(tiny_model_dir, classifier):
 def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_model_dir):
     port = free_port()
     args = python_script("server.app", "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                         "--device", "cpu")
+                         "--device", "cpu", "--metrics-port", "0")
     target = f"127.0.0.1:{port}"
     outcomes: list[str] = []
     progressed = threading.Event()

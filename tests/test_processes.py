@@ -16,7 +16,7 @@ from tests.helpers import LABELS, Process, free_port, python_script, wait_for
 
 def start_server(model_dir, port, *extra):
     return Process(python_script("server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                 "--device", "cpu", *extra))
+                                 "--device", "cpu", "--metrics-port", "0", *extra))
 
 
 def test_bridge_never_imports_torch():
@@ -88,7 +88,7 @@ def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir):
 def test_serve_all_runs_server_and_bridge_and_stops_on_sigterm(tiny_model_dir):
     grpc_port, http_port = free_port(), free_port()
     env = {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": str(grpc_port),
-           "SENTIMENT_DEVICE": "cpu", "SENTIMENT_BRIDGE_HOST": "127.0.0.1", "SENTIMENT_BRIDGE_PORT": str(http_port),
+           "SENTIMENT_DEVICE": "cpu", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1", "SENTIMENT_BRIDGE_PORT": str(http_port),
            "SENTIMENT_BRIDGE_WORKERS": "1"}
     with Process(python_script("server.serve_all"), env=env) as both:
         url = f"http://127.0.0.1:{http_port}"

@@ -1,0 +1,52 @@
+"""Prometheus metrics of the gRPC server, on their own registry and HTTP port.
+
+Names follow Prometheus conventions (``_total`` counters, ``_seconds`` durations, base units); texts
+per second is ``rate(sentiment_texts_processed_total[1m])``."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class ServerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("sentiment_grpc_requests_total", "gRPC calls by method and status code",
+                                ["method", "code"], registry=r)
+        self.request_seconds = Histogram("sentiment_grpc_request_duration_seconds", "End-to-end time of a gRPC call",
+                                         ["method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.queue_wait_seconds = Histogram("sentiment_queue_wait_seconds", "Time a text waited in the batch queue",
+                                            buckets=LATENCY_BUCKETS, registry=r)
+        self.inference_seconds = Histogram("sentiment_inference_duration_seconds", "Time of one batched forward pass",
+                                           buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("sentiment_batch_size", "Texts per forward pass", buckets=SIZE_BUCKETS, registry=r)
+        self.batch_tokens = Histogram("sentiment_batch_tokens", "Padded tokens per forward pass", buckets=TOKEN_BUCKETS,
+                                      registry=r)
+        self.texts = Counter("sentiment_texts_processed_total", "Texts run through the model", registry=r)
+        self.queue_depth = Gauge("sentiment_queue_depth", "Texts waiting for the model", registry=r)
+        self.model_info = Info("sentiment_model", "The served model", registry=r)
+
+    def observe_batch(self, size: int, padded_tokens: int, waits: list[float], seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.batch_tokens.observe(padded_tokens)
+        self.inference_seconds.observe(seconds)
+        self.texts.inc(size)
+        for wait in waits:
+            self.queue_wait_seconds.observe(wait)
+
+    def serve(self, host: str, port: int) -> int:
+        """Expose /metrics over HTTP; returns the bound port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self.http_server = server
+        return server.server_port
+
+    def close(self) -> None:
+        server = getattr(self, "http_server", None)
+        if server:
+            server.shutdown()
+            server.server_close()
