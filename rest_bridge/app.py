@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
+from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
 from rest_bridge.openapi import build_openapi
 from rest_bridge.schemas import PredictIn
@@ -26,13 +27,16 @@ PROTECTED_PATHS = {"/predict", "/v1/model"}
 
 
 def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
-    """Build the app. The gRPC client (and its channel) is made here, so call it after any fork."""
+    """Build the app. The gRPC client (and its channel) is made here, so call it after any fork.
+
+    Routes: POST /predict, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json."""
     settings = settings or BridgeSettings()
     client = client or SentimentClient(timeout=settings.timeout_seconds, config=settings.channel_config())
     expected_auth = f"Bearer {settings.auth_token}".encode() if settings.auth_token else None
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["sentiment_client"] = client
+    metrics = BridgeMetrics()
     openapi = build_openapi(__version__)
 
     def request_id() -> str:
@@ -69,6 +73,7 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
 
     @app.errorhandler(SentimentError)
     def rpc_failed(error: SentimentError):
+        metrics.upstream.labels(error.code).inc()
         return error_response(http_status(error.code), error.code, error.message, error.field)
 
     @app.errorhandler(HTTPException)
@@ -82,8 +87,13 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         return error_response(500, "INTERNAL", "internal error in the bridge")
 
     @app.after_request
-    def echo_request_id(response: Response) -> Response:
+    def echo_request_id_and_count(response: Response) -> Response:
         response.headers["X-Request-Id"] = request.environ.get("sentiment.request_id") or request_id()
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        started = request.environ.get("sentiment.started")
+        if started is not None:
+            metrics.request_seconds.labels(route).observe(time.monotonic() - started)
         return response
 
     @app.post("/predict")
@@ -105,8 +115,11 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid,
                    "timeout": remaining_seconds()}
         if parsed.text is not None:
-            return jsonify(client.predict(parsed.text, **options).to_dict())
-        return jsonify({"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]})
+            body = client.predict(parsed.text, **options).to_dict()
+        else:
+            body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
+        metrics.upstream.labels("OK").inc()
+        return jsonify(body)
 
     @app.get("/v1/model")
     def model_info():
@@ -123,6 +136,11 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         except SentimentError as error:
             status = error.code
         return jsonify({"status": status}), 200 if status == "SERVING" else 503
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        payload, content_type = metrics.exposition()
+        return Response(payload, content_type=content_type)
 
     @app.get("/openapi.json")
     def openapi_json():

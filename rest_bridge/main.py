@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -26,6 +29,7 @@ class BridgeApplication(BaseApplication):
         self.cfg.set("loglevel", s.log_level.lower())
         self.cfg.set("accesslog", None)
         self.cfg.set("post_worker_init", lambda worker: configure_logging(s.log_level))
+        self.cfg.set("child_exit", _forget_worker_metrics)
 
     def load(self):
         from rest_bridge.app import create_app  # each worker builds its own app and gRPC channel, after fork
@@ -33,9 +37,24 @@ class BridgeApplication(BaseApplication):
         return create_app(self.settings)
 
 
+def _forget_worker_metrics(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Every worker writes its metrics to files in this directory; /metrics sums them."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-bridge-metrics-")
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = load_settings(argv)
     configure_logging(settings.log_level)
+    _prepare_multiprocess_metrics()
     logging.getLogger(__name__).info("bridge on %s:%d -> %s", settings.host, settings.port, settings.backend)
     BridgeApplication(settings).run()
 

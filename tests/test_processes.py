@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -24,19 +25,45 @@ def test_bridge_never_imports_torch():
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
-def test_server_and_gunicorn_bridge_end_to_end(tiny_model_dir):
+def metric_samples(text: str) -> dict[tuple, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_server_and_gunicorn_bridge_end_to_end_with_request_ids_and_metrics(tiny_model_dir):
     grpc_port, http_port = free_port(), free_port()
-    with start_server(tiny_model_dir, grpc_port), Process(python_script(
+    with start_server(tiny_model_dir, grpc_port) as server, Process(python_script(
             "rest_bridge.main", "--backend", f"127.0.0.1:{grpc_port}", "--host", "127.0.0.1",
-            "--port", str(http_port), "--workers", "1", "--threads", "4")) as bridge:
+            "--port", str(http_port), "--workers", "2", "--threads", "4")) as bridge:
         with SentimentClient(f"127.0.0.1:{grpc_port}") as client:
             client.wait_until_serving(timeout=120)
         url = f"http://127.0.0.1:{http_port}"
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
-        response = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10)
+        response = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10,
+                                 headers={"X-Request-Id": "trace-me-42"})
         assert response.status_code == 200 and response.json()["label"] in LABELS
+        assert response.headers["X-Request-Id"] == "trace-me-42"
+        for i in range(20):
+            assert requests.post(f"{url}/predict", json={"texts": [f"good {i}", "bad"]}, timeout=10).status_code == 200
+        assert requests.post(f"{url}/predict", json={"text": ""}, timeout=10).status_code == 400
+        # /metrics adds up every gunicorn worker
+        samples = metric_samples(requests.get(f"{url}/metrics", timeout=10).text)
+        ok = samples[("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "200")))]
+        assert ok == 21
+        assert samples[("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "400")))] == 1
+        assert samples[("sentiment_bridge_upstream_calls_total", (("code", "INVALID_ARGUMENT"),))] == 1
+        assert samples[("sentiment_http_request_duration_seconds_count", (("route", "/predict"),))] == 22
         bridge.proc.send_signal(signal.SIGTERM)
         assert bridge.proc.wait(30) == 0
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(30) == 0
+        access = [json.loads(line) for line in server.output().splitlines() if '"sentiment.access"' in line]
+    traced = [entry for entry in access if entry.get("request_id") == "trace-me-42"]
+    assert traced and traced[0]["method"] == "Predict" and traced[0]["code"] == "OK"
+    assert {"OK", "INVALID_ARGUMENT"} <= {e["code"] for e in access}
+    assert all(len(e["request_id"]) >= 8 for e in access)  # generated where the caller sent none
 
 
 def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir):

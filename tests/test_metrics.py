@@ -1,0 +1,32 @@
+"""The server's Prometheus endpoint after a test load."""
+
+from __future__ import annotations
+
+import requests
+
+from clients import SentimentError
+from tests.test_processes import metric_samples
+
+
+def test_server_metrics_count_calls_batches_and_describe_the_model(grpc_server, client):
+    for i in range(10):
+        client.predict(f"good film {i}")
+    client.predict_batch(["good", "bad", "okay"])
+    try:
+        client.predict("")
+    except SentimentError:
+        pass
+    text = requests.get(f"http://127.0.0.1:{grpc_server.running.metrics_port}/metrics", timeout=10).text
+    samples = metric_samples(text)
+    assert samples[("sentiment_grpc_requests_total", (("code", "OK"), ("method", "Predict")))] >= 10
+    assert samples[("sentiment_grpc_requests_total", (("code", "INVALID_ARGUMENT"), ("method", "Predict")))] >= 1
+    assert samples[("sentiment_grpc_requests_total", (("code", "OK"), ("method", "PredictBatch")))] >= 1
+    assert samples[("sentiment_grpc_request_duration_seconds_count", (("method", "Predict"),))] >= 11
+    assert samples[("sentiment_texts_processed_total", ())] >= 13
+    assert samples[("sentiment_batch_size_count", ())] >= 1
+    assert samples[("sentiment_batch_tokens_sum", ())] > 0
+    assert samples[("sentiment_queue_wait_seconds_count", ())] >= 13
+    assert samples[("sentiment_inference_duration_seconds_count", ())] >= 1
+    assert ("sentiment_queue_depth", ()) in samples
+    info = next(labels for (name, labels) in samples if name == "sentiment_model_info")
+    assert {"dtype": "float32", "device": "cpu"}.items() <= dict(info).items()
