@@ -8,6 +8,8 @@ from pathlib import Path
 
 import grpc
 
+from server.tracing import outgoing_metadata
+
 SERVICE = "sentiment.v1.SentimentService"
 # Idempotent calls are retried on UNAVAILABLE (a replica restarting, a connection reset); round_robin
 # spreads calls over every address a target resolves to (a headless Service, or a list of addresses).
@@ -81,6 +83,7 @@ class ChannelConfig:
             metadata.append(("authorization", f"Bearer {self.token}"))
         if request_id:
             metadata.append(("x-request-id", request_id))
+        metadata.extend(outgoing_metadata())  # W3C trace context, when a span is active
         return tuple(metadata)
 
     def open(self, aio: bool = False):

@@ -8,17 +8,19 @@ import time
 import uuid
 
 from flask import Flask, Response, jsonify, request
+from opentelemetry import trace
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
-from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
+from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.openapi import build_openapi
 from rest_bridge.schemas import PredictIn
 from rest_bridge.settings import BridgeSettings
 from server import __version__
+from server.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,12 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         rid = request.environ["sentiment.request_id"] = request_id()
         options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid,
                    "timeout": remaining_seconds()}
-        if parsed.text is not None:
-            body = client.predict(parsed.text, **options).to_dict()
-        else:
-            body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
+        with tracer().start_as_current_span("POST /predict", kind=trace.SpanKind.SERVER,
+                                            attributes={"http.route": "/predict", "request_id": rid}):
+            if parsed.text is not None:
+                body = client.predict(parsed.text, **options).to_dict()
+            else:
+                body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
         metrics.upstream.labels("OK").inc()
         return jsonify(body)
 

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from rest_bridge.settings import BridgeSettings, load_settings
 from server.logging_setup import configure_logging
+from server.tracing import configure_tracing
 
 
 class BridgeApplication(BaseApplication):
@@ -28,13 +29,18 @@ class BridgeApplication(BaseApplication):
         self.cfg.set("graceful_timeout", max(5, int(s.timeout_seconds) + 2))
         self.cfg.set("loglevel", s.log_level.lower())
         self.cfg.set("accesslog", None)
-        self.cfg.set("post_worker_init", lambda worker: configure_logging(s.log_level))
+        self.cfg.set("post_worker_init", lambda worker: _init_worker(s))
         self.cfg.set("child_exit", _forget_worker_metrics)
 
     def load(self):
         from rest_bridge.app import create_app  # each worker builds its own app and gRPC channel, after fork
 
         return create_app(self.settings)
+
+
+def _init_worker(settings: BridgeSettings) -> None:
+    configure_logging(settings.log_level)
+    configure_tracing(settings.tracing, "sentiment-bridge")  # after fork: span exporters run threads
 
 
 def _forget_worker_metrics(server, worker) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field
@@ -32,6 +33,7 @@ class BridgeSettings(BaseSettings):
     backend_client_cert: Path | None = Field(None, description="PEM client certificate for mutual TLS upstream.")
     backend_client_key: Path | None = Field(None, description="PEM key of --backend-client-cert.")
     backend_server_name: str | None = Field(None, description="Expected name in the server's certificate, when it differs from the target host.")
+    tracing: Literal["off", "console", "otlp"] = Field("off", description="OpenTelemetry tracing: off, console (print spans) or otlp (OTEL_EXPORTER_OTLP_* settings).")
     log_level: str = Field("INFO", description="Python log level.")
 
     def channel_config(self):

@@ -14,6 +14,7 @@ from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
 from server.logging_setup import configure_logging
 from server.metrics import ServerMetrics
+from server.tracing import configure_tracing
 from server.model import SequenceClassifier
 from server.settings import BUILTIN, ServerSettings, load_settings
 
@@ -94,6 +95,7 @@ async def serve(settings: ServerSettings) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = load_settings(argv)
     configure_logging(settings.log_level)
+    configure_tracing(settings.tracing, "sentiment-server")
     asyncio.run(serve(settings))
 
 

@@ -156,6 +156,10 @@ def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.a
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        # close connections after 5 minutes (with 30 s to finish calls) so that clients re-resolve DNS
+        # and spread over replicas added since they connected
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
     ])
     pb_grpc.add_SentimentServiceServicer_to_server(SentimentServicer(core, settings.stream_window), server)
     health_servicer = health.aio.HealthServicer()

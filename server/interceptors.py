@@ -7,8 +7,10 @@ import time
 import uuid
 
 import grpc
+from opentelemetry import trace
 
 from server.metrics import ServerMetrics
+from server.tracing import incoming_context, tracer
 
 log = logging.getLogger("sentiment.access")
 
@@ -37,6 +39,12 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         request_id = dict(details.invocation_metadata or ()).get(REQUEST_ID) or uuid.uuid4().hex
+        parent = incoming_context(details.invocation_metadata)
+
+        def start_span():
+            span = tracer().start_span(details.method.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER,
+                                       attributes={"rpc.system": "grpc", "rpc.method": method, "request_id": request_id})
+            return trace.use_span(span, end_on_exit=True)
 
         def finish(context, started: float, error: BaseException | None) -> None:
             code = _code_name(context, error)
@@ -53,7 +61,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 started, error = time.perf_counter(), None
                 await context.send_initial_metadata(((REQUEST_ID, request_id),))
                 try:
-                    return await inner(request, context)
+                    with start_span():
+                        return await inner(request, context)
                 except BaseException as exc:
                     error = exc
                     raise
@@ -68,8 +77,9 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 started, error = time.perf_counter(), None
                 await context.send_initial_metadata(((REQUEST_ID, request_id),))
                 try:
-                    async for response in inner_stream(request_iterator, context):
-                        yield response
+                    with start_span():
+                        async for response in inner_stream(request_iterator, context):
+                            yield response
                 except BaseException as exc:
                     error = exc
                     raise

@@ -47,6 +47,7 @@ class ServerSettings(BaseSettings):
     metrics: bool = Field(True, description="Serve Prometheus metrics over HTTP at /metrics.")
     metrics_host: str | None = Field(None, description="Address of the metrics endpoint (default: --host).")
     metrics_port: int = Field(9464, description="Port of the metrics endpoint (0 picks a free one).")
+    tracing: Literal["off", "console", "otlp"] = Field("off", description="OpenTelemetry tracing: off, console (print spans) or otlp (OTEL_EXPORTER_OTLP_* settings).")
     log_level: str = Field("INFO", description="Python log level.")
 
     @model_validator(mode="after")

@@ -140,3 +140,9 @@ def test_backend_down_answers_503_quickly_and_readyz_follows():
         assert response.json()["error"]["code"] == "UNAVAILABLE"
         assert requests.get(f"{dead.url}/readyz", timeout=10).status_code == 503
         assert requests.get(f"{dead.url}/healthz", timeout=10).status_code == 200
+
+
+def test_callers_can_shorten_the_deadline_and_get_504(bridge):
+    response = post(bridge, {"texts": ["good film"] * 16}, headers={"X-Request-Timeout": "0.000001"})
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "DEADLINE_EXCEEDED"

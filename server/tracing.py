@@ -1,0 +1,47 @@
+"""Optional OpenTelemetry tracing shared by the server and the bridge (it never imports torch).
+
+Off by default: the OpenTelemetry API then hands out no-op spans, so the hooks cost nearly nothing.
+``console`` prints finished spans; ``otlp`` exports them with the OTLP exporter (install
+``opentelemetry-exporter-otlp`` and set ``OTEL_EXPORTER_OTLP_ENDPOINT``). The W3C ``traceparent``
+travels in gRPC metadata, so a bridge span is the parent of the server span."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from opentelemetry import propagate, trace
+
+TRACER_NAME = "sentiment-service"
+
+
+def configure_tracing(mode: str, service_name: str) -> None:
+    if mode == "off":
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    if mode == "otlp":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    else:
+        exporter = ConsoleSpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def outgoing_metadata() -> list[tuple[str, str]]:
+    """The current trace context as gRPC metadata (empty when there is no active span)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return list(carrier.items())
+
+
+def incoming_context(metadata: Iterable[tuple[str, str]] | None):
+    return propagate.extract({key: value for key, value in metadata or () if isinstance(value, str)})
