@@ -1,35 +1,43 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PROTO_OUT := sentiment
+STAMP := $(VENV)/.installed
 
-.PHONY: install proto proto-check model serve test test-slow bench lint clean
+.PHONY: install proto proto-check model serve test bench bench-gpu soak precision clean
 
-install: $(BIN)/python  ## create .venv and install the project with its test extras
-$(BIN)/python: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+install: $(STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,bench]'
-	touch $(BIN)/python
+	touch $(STAMP)
 
-proto:  ## regenerate the Python protobuf and gRPC modules from protos/
+proto: install  ## regenerate the Python protobuf and gRPC modules from protos/
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. protos/sentiment/v1/sentiment.proto
 
 proto-check: proto  ## fail when the committed generated code is stale
-	git diff --exit-code -- $(PROTO_OUT)
+	git diff --exit-code -- sentiment/
+	test -z "$$(git status --porcelain -- sentiment/)"
 
-model: install  ## build the built-in model into its cache directory when missing (~6-10 min on 2 cores)
+model: install  ## build the built-in model into its cache directory when missing (~10 min on 2 cores)
 	$(BIN)/sentiment-build-model
 
-serve: model  ## run the gRPC server and the REST bridge on the built-in model
+serve: model  ## run the gRPC server (:50051) and the REST bridge (:8080) on the built-in model
 	$(BIN)/sentiment-serve-all
 
 test: install  ## the test suite (the built-in model's accuracy test runs only where it is built)
 	$(BIN)/python -m pytest -q
 
-bench: model  ## throughput benchmark against the seed design; writes bench/results/
+bench: model  ## throughput and latency against the seed design and the raw model limit -> bench/results/
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.precision
+
+bench-gpu: model  ## the same benchmark on CUDA (skips cleanly without a GPU)
+	$(BIN)/python -m bench.run --device cuda --no-seed
+
+soak: model  ## bounded soak/overload run on loopback -> docs/reliability.md
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -111,8 +111,8 @@ def overload_row(system: str, queue: int, result: LoadResult, rss: float) -> dic
 
 
 def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], concurrencies: list[int], quick: bool,
-                include_seed: bool) -> dict:
-    logs = RESULTS / "logs"
+                include_seed: bool, out_dir: Path = RESULTS) -> dict:
+    logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
     report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}}
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed reference")
     parser.add_argument("--quick", action="store_true", help="fewer requests per point")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     import torch
 
@@ -232,15 +233,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     from training.builtin import ensure_built
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models:
         model_dir = bert_base_dir() if name == "bert-base" else ensure_built() if name == "builtin" else Path(name)
         label = name if name in ("bert-base", "builtin") else Path(name).name
         print(f"== {label} ({model_dir}) on {args.device}", flush=True)
         started = time.perf_counter()
-        report = bench_model(label, model_dir, args.device, args.kinds, args.concurrency, args.quick, not args.no_seed)
+        report = bench_model(label, model_dir, args.device, args.kinds, args.concurrency, args.quick, not args.no_seed,
+                             args.out)
         report.update(seconds=time.perf_counter() - started, machine=machine(), command="python -m bench.run " + " ".join(argv or sys.argv[1:]))
-        stem = RESULTS / f"{label}-{args.device}"
+        stem = args.out / f"{label}-{args.device}"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
         stem.with_suffix(".md").write_text(markdown(report))
         plot(report, stem.with_suffix(".png"))

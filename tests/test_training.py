@@ -68,3 +68,17 @@ def test_evaluate_command_prints_and_writes_json(tmp_path, tiny_model_dir, train
     assert metrics["examples"] == len(ROWS) and metrics["labels"] == LABELS
     assert sum(map(sum, metrics["confusion"])) == len(ROWS)
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_candidate_masks_make_a_binary_example_a_two_class_loss():
+    import torch
+
+    from training.train import masked_cross_entropy
+
+    logits = torch.tensor([[2.0, 5.0, 1.0], [0.5, 0.2, 0.1]])
+    targets = torch.tensor([2, 0])
+    masks = torch.tensor([[0.0, float("-inf"), 0.0], [0.0, 0.0, 0.0]])
+    loss = masked_cross_entropy(logits, targets, masks)
+    binary = torch.nn.functional.cross_entropy(logits[:1, [0, 2]], torch.tensor([1]))
+    full = torch.nn.functional.cross_entropy(logits[1:], targets[1:])
+    assert loss.item() == pytest.approx(((binary + full) / 2).item(), abs=1e-6)

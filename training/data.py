@@ -12,8 +12,12 @@ csv.field_size_limit(2**31 - 1)
 
 @dataclass(frozen=True)
 class Example:
+    """A labelled text. ``candidates`` narrows what the label was chosen from: a binary corpus says
+    negative-or-positive and nothing about neutral, so training compares only those classes."""
+
     text: str
     label: str
+    candidates: tuple[str, ...] | None = None
 
 
 def read_labelled_file(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:

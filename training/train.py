@@ -45,6 +45,11 @@ class TrainReport:
     options: dict = field(default_factory=dict)
 
 
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy where each row's masked classes (-inf) take no part in its softmax."""
+    return torch.nn.functional.cross_entropy(logits.float() + masks, targets)
+
+
 def _length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Shuffle, then sort within windows of 50 batches so each batch holds texts of similar length."""
     order = list(range(len(lengths)))
@@ -92,6 +97,11 @@ def fine_tune(
         model.get_input_embeddings().weight.requires_grad_(False)
     encoded = tokenizer([e.text for e in examples], truncation=True, max_length=options.max_length)["input_ids"]
     targets = [label_index[e.label] for e in examples]
+    # Classes outside an example's candidates get -inf logits in its loss (see Example.candidates)
+    masks = torch.zeros((len(examples), len(labels)))
+    for row, example in enumerate(examples):
+        if example.candidates:
+            masks[row] = torch.tensor([0.0 if name in example.candidates else float("-inf") for name in labels])
 
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
     total_steps = max(1, round(steps_per_epoch * options.epochs))
@@ -110,17 +120,14 @@ def fine_tune(
         batch = batches.pop()
         padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(
-                input_ids=padded["input_ids"],
-                attention_mask=padded["attention_mask"],
-                labels=torch.tensor([targets[i] for i in batch]),
-            )
-        out.loss.backward()
+            logits = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
+        loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch])
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        loss = out.loss.item()
+        loss = loss.item()
         smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
         bar.update(1)
         bar.set_postfix(loss=f"{smoothed:.3f}", texts_per_s=f"{(step + 1) * options.batch_size / (time.perf_counter() - started):.0f}")
