@@ -8,24 +8,19 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.channel import SERVICE, ChannelConfig
-from clients.client import DEFAULT_TIMEOUT, _stream_requests
+from clients.channel import SERVICE, ClientBase
+from clients.client import _stream_requests
 from clients.errors import SentimentError
 from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
 
-class AsyncSentimentClient:
+class AsyncSentimentClient(ClientBase):
     """``async with AsyncSentimentClient("localhost:50051") as client: await client.predict("...")``."""
 
-    def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
-                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
-        """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
-        failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts."""
-        self.config = config or ChannelConfig(target=target, **channel_options)
-        self.timeout = timeout
-        self.wait_for_ready = wait_for_ready
+    def __init__(self, target: str | list[str] = "localhost:50051", **options):
+        super().__init__(target, **options)
         self._channel = self.config.open(aio=True)
         self._stub = pb_grpc.SentimentServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)

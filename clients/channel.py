@@ -92,3 +92,16 @@ class ChannelConfig:
         if credentials:
             return module.secure_channel(target, credentials, options=self.options())
         return module.insecure_channel(target, options=self.options())
+
+
+class ClientBase:
+    """What both clients share: the settings of their one channel and the default deadline."""
+
+    def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = 10.0,
+                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
+        """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
+        failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts.
+        ``channel_options`` are ``ChannelConfig`` fields (TLS files, token, message size, retries)."""
+        self.config = config or ChannelConfig(target=target, **channel_options)
+        self.timeout = timeout
+        self.wait_for_ready = wait_for_ready

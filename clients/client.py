@@ -8,13 +8,12 @@ from collections.abc import Iterable, Iterator
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.channel import SERVICE, ChannelConfig
+from clients.channel import SERVICE, ClientBase
 from clients.errors import SentimentError
 from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
-DEFAULT_TIMEOUT = 10.0
 
 
 def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.PredictOptions):
@@ -24,16 +23,11 @@ def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.Predict
         yield pb.StreamPredictRequest(id=item_id, text=text, options=options)
 
 
-class SentimentClient:
+class SentimentClient(ClientBase):
     """``with SentimentClient("localhost:50051") as client: client.predict("I love this")``."""
 
-    def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = DEFAULT_TIMEOUT,
-                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
-        """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
-        failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts."""
-        self.config = config or ChannelConfig(target=target, **channel_options)
-        self.timeout = timeout
-        self.wait_for_ready = wait_for_ready
+    def __init__(self, target: str | list[str] = "localhost:50051", **options):
+        super().__init__(target, **options)
         self._channel = self.config.open()
         self._stub = pb_grpc.SentimentServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)

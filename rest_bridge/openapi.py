@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from rest_bridge.schemas import ErrorOut, ModelInfoOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
+from clients.types import ModelInfo
+from rest_bridge.schemas import ErrorOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
+
+REF = "#/components/schemas/{model}"
 
 
 def _json(ref: str) -> dict:
@@ -23,9 +27,11 @@ def _errors(*codes: int) -> dict:
 def build_openapi(version: str) -> dict:
     _, schema = models_json_schema(
         [(m, "validation" if m is PredictIn else "serialization")
-         for m in (PredictIn, PredictionOut, PredictBatchOut, ErrorOut, ModelInfoOut, StatusOut)],
-        ref_template="#/components/schemas/{model}",
+         for m in (PredictIn, PredictionOut, PredictBatchOut, ErrorOut, StatusOut)],
+        ref_template=REF,
     )
+    # /v1/model answers the client's ModelInfo as it is: its schema comes from that dataclass
+    schema["$defs"]["ModelInfo"] = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
     predict_responses = {
         "200": {"description": "One prediction for `text`, or `{\"predictions\": [...]}` for `texts`",
                 "content": {"application/json": {"schema": {"oneOf": [
@@ -44,7 +50,7 @@ def build_openapi(version: str) -> dict:
                 "responses": predict_responses,
             }},
             "/v1/model": {"get": {"summary": "The served model and its settings",
-                                  "responses": {"200": {"description": "Model info", "content": _json("ModelInfoOut")},
+                                  "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},
                                                 **_errors(503, 504)}}},
             "/healthz": {"get": {"summary": "The bridge process is alive",
                                  "responses": {"200": {"description": "Alive", "content": _json("StatusOut")}}}},

@@ -49,21 +49,5 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-class ModelInfoOut(BaseModel):
-    model_name: str
-    model_source: str
-    weights_sha256: str
-    labels: list[str]
-    max_input_tokens: int
-    device: str
-    dtype: str
-    max_batch_size: int
-    max_batch_tokens: int
-    max_queue_size: int
-    max_batch_texts: int
-    max_text_chars: int
-    server_version: str
-
-
 class StatusOut(BaseModel):
     status: str
