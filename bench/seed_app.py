@@ -18,9 +18,11 @@ from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegac
 MODEL = os.environ["SEED_MODEL"]
 
 app = Flask(__name__)
-tokenizer = BertTokenizer(vocab_file=os.environ["SEED_VOCAB"], do_lower_case=True)
 model = BertForSequenceClassification.from_pretrained(MODEL)
 model.eval()
+# from_pretrained("bert-base-uncased") read model_max_length (512) from the hub's tokenizer config
+tokenizer = BertTokenizer(vocab_file=os.environ["SEED_VOCAB"], do_lower_case=True,
+                          model_max_length=model.config.max_position_embeddings)
 
 
 @app.route("/predict", methods=["POST"])

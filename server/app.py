@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import grpc
 import torch
 
+from server.batcher import model_thread
 from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
 from server.logging_setup import configure_logging
@@ -30,11 +32,12 @@ class RunningServer:
     metrics: ServerMetrics
     metrics_port: int | None = None
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float, lame_duck: float = 0.0) -> None:
         """Graceful stop within ``grace`` seconds: report NOT_SERVING; refuse new calls with UNAVAILABLE
-        from our own handlers while every accepted call finishes; only then stop the gRPC server.
+        from our own handlers while every accepted call finishes, and for ``lame_duck`` seconds more;
+        only then stop the gRPC server.
 
-        Stopping the gRPC server first would answer CANCELLED to calls that reached the server but not
+        Closing the listener at once would answer CANCELLED to calls that reached the server but not
         yet a handler (grpc/grpc#41785); UNAVAILABLE tells clients to retry elsewhere."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
@@ -43,6 +46,7 @@ class RunningServer:
             await asyncio.wait_for(self.core.stop(), timeout=grace)
         except asyncio.TimeoutError:
             log.warning("calls still queued after the %.0fs grace period are cut off", grace)
+        await asyncio.sleep(max(0.0, min(lame_duck, deadline - loop.time())))
         await self.server.stop(max(0.5, deadline - loop.time()))
         self.metrics.close()
 
@@ -63,10 +67,12 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
                               max_tokens=settings.max_input_tokens)
 
 
-async def start_server(settings: ServerSettings, classifier: SequenceClassifier) -> RunningServer:
-    """Listen at once (health says NOT_SERVING), warm up, then report SERVING."""
+async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
+                       executor: Executor | None = None) -> RunningServer:
+    """Listen at once (health says NOT_SERVING), warm up, then report SERVING. ``executor``: the thread
+    the classifier was loaded on (see ``server.batcher.model_thread``)."""
     metrics = ServerMetrics()
-    core = InferenceCore(classifier, settings, metrics)
+    core = InferenceCore(classifier, settings, metrics, executor)
     server, port, health_servicer = create_server(settings, core)
     await set_serving(health_servicer, False)
     await server.start()
@@ -80,15 +86,16 @@ async def start_server(settings: ServerSettings, classifier: SequenceClassifier)
 
 
 async def serve(settings: ServerSettings) -> None:
-    classifier = load_classifier(settings)
-    running = await start_server(settings, classifier)
+    executor = model_thread()
+    classifier = await asyncio.get_running_loop().run_in_executor(executor, load_classifier, settings)
+    running = await start_server(settings, classifier, executor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: finishing calls in flight (grace %.0fs)", settings.grace_seconds)
-    await running.stop(settings.grace_seconds)
+    await running.stop(settings.grace_seconds, settings.lame_duck_seconds)
     log.info("stopped")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +65,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class InferenceCore:
-    def __init__(self, classifier: SequenceClassifier, settings: ServerSettings, metrics: ServerMetrics | None = None):
+    def __init__(self, classifier: SequenceClassifier, settings: ServerSettings, metrics: ServerMetrics | None = None,
+                 executor: Executor | None = None):
         self.classifier = classifier
         self.settings = settings
         self.metrics = metrics
+        self.executor = executor
         self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.stopping = False
@@ -80,6 +83,7 @@ class InferenceCore:
             max_batch_tokens=self.settings.max_batch_tokens,
             max_queue_size=self.settings.max_queue_size,
             on_batch=self.metrics.observe_batch if self.metrics else None,
+            executor=self.executor,
         )
         if self.metrics:
             batcher = self.batcher

@@ -39,6 +39,7 @@ class ServerSettings(BaseSettings):
     max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message accepted or sent.")
     warmup: bool = Field(True, description="Run warm-up batches before reporting SERVING.")
     grace_seconds: float = Field(10.0, description="On SIGTERM: how long calls in flight may take to finish.")
+    lame_duck_seconds: float = Field(1.0, ge=0, description="On SIGTERM, once the queue is empty: keep refusing new calls with UNAVAILABLE this long before closing the listener, so calls already on the wire are refused cleanly (within --grace-seconds).")
     reflection: bool = Field(True, description="Serve gRPC server reflection.")
     tls_cert: Path | None = Field(None, description="PEM certificate: serve TLS (with --tls-key).")
     tls_key: Path | None = Field(None, description="PEM private key of --tls-cert.")
