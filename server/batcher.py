@@ -1,8 +1,10 @@
 """Dynamic batching: one queue for every caller, one model worker, no fixed waiting window.
 
 Whenever the model is free the worker takes what is waiting: the oldest text first (so nothing
-starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts and
-``max_batch_tokens`` padded tokens. A lone request therefore runs at once, and under load batches
+starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts,
+``max_batch_tokens`` padded tokens, and ``max_padding_ratio`` padded tokens per real token (padding
+is work for nothing: on a 2-core CPU, bert-base ran 29 texts/s with mixed-length batches of 32 and 47
+with length-matched batches of 8). A lone request therefore runs at once, and under load batches
 fill up by themselves while the previous one runs. The model runs on a dedicated thread, off the
 event loop. Calls whose caller has gone (cancelled, or past its deadline) are dropped before they
 reach the model.
@@ -57,13 +59,14 @@ class _Item:
 
 class DynamicBatcher:
     def __init__(self, run_batch: Callable[[list[Encoding]], np.ndarray], *, max_batch_size: int,
-                 max_batch_tokens: int, max_queue_size: int,
+                 max_batch_tokens: int, max_queue_size: int, max_padding_ratio: float = 1.1,
                  on_batch: Callable[[int, int, list[float], float], None] | None = None,
                  executor: Executor | None = None):
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_queue_size = max_queue_size
+        self.max_padding_ratio = max_padding_ratio
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
@@ -124,15 +127,16 @@ class DynamicBatcher:
         oldest = live[0]
         window = list(live)[1 : self.max_batch_size * LOOKAHEAD_BATCHES]
         window.sort(key=lambda item: abs(item.encoding.num_tokens - oldest.encoding.num_tokens))
-        batch, longest = [oldest], oldest.encoding.num_tokens
+        batch, longest, real = [oldest], oldest.encoding.num_tokens, oldest.encoding.num_tokens
         for item in window:
             if len(batch) >= self.max_batch_size:
                 break
             width = max(longest, item.encoding.num_tokens)
-            if width * (len(batch) + 1) > self.max_batch_tokens:
-                continue
+            padded = width * (len(batch) + 1)
+            if padded > self.max_batch_tokens or padded > self.max_padding_ratio * (real + item.encoding.num_tokens):
+                continue  # over the token budget, or too much padding: it waits for a batch of its own length
             batch.append(item)
-            longest = width
+            longest, real = width, real + item.encoding.num_tokens
         taken = {id(item) for item in batch}
         self._queue = deque(item for item in live if id(item) not in taken)
         return batch

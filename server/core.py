@@ -82,6 +82,7 @@ class InferenceCore:
             max_batch_size=self.settings.max_batch_size,
             max_batch_tokens=self.settings.max_batch_tokens,
             max_queue_size=self.settings.max_queue_size,
+            max_padding_ratio=self.settings.max_padding_ratio,
             on_batch=self.metrics.observe_batch if self.metrics else None,
             executor=self.executor,
         )

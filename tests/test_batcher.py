@@ -196,3 +196,15 @@ def test_drain_finishes_queued_work_then_refuses_new_calls():
         return [r[0][0] for r in await asyncio.gather(*queued)]
 
     assert run(scenario()) == [1.0, 2.0, 3.0]
+
+
+def test_padding_ratio_keeps_texts_of_other_lengths_out_of_a_batch():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_size=4, max_batch_tokens=1000, max_padding_ratio=1.1)
+        await _queue_behind_busy_model(batcher, model, [[enc(n)] for n in (10, 30, 10, 31)])
+        await batcher.drain()
+        return model.batches
+
+    batches = run(scenario())
+    assert sorted(map(sorted, batches[1:])) == [[10, 10], [30, 31]]  # not one batch padded to 31
