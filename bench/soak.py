@@ -70,7 +70,7 @@ async def grpc_traffic(target: str, texts: list[str], requests: int, callers: in
             elif kind == 8:
                 await stub.Predict(pb.PredictRequest(text=texts[i % len(texts)]), timeout=0.005)
             else:
-                name = list(BAD_GRPC)[i % len(BAD_GRPC)]
+                name = list(BAD_GRPC)[(i // 10) % len(BAD_GRPC)]
                 message = BAD_GRPC[name]()
                 method = stub.PredictBatch if isinstance(message, pb.PredictBatchRequest) else stub.Predict
                 await method(message, timeout=30)
@@ -112,7 +112,7 @@ async def http_traffic(url: str, texts: list[str], requests: int, callers: int, 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         async def one(i: int) -> None:
             if i % 5 == 4:
-                name = list(BAD_HTTP)[i % len(BAD_HTTP)]
+                name = list(BAD_HTTP)[(i // 5) % len(BAD_HTTP)]
                 kwargs = BAD_HTTP[name]
             else:
                 kwargs = dict(json={"text": texts[i % len(texts)]})
@@ -140,7 +140,7 @@ def write_doc(model: str, tally: Counter, lost: list, seconds: float, args) -> s
     rows = "\n".join(f"| {transport} | {code} | {count} |" for (transport, code), count in sorted(tally.items(), key=str))
     table = f"""## Soak and overload run
 
-Command: `python -m bench.soak {' '.join(args)}` on the {model} model, {seconds:.0f}s, one machine (2 CPU
+Command: `{' '.join(['python -m bench.soak', *args])}` on the {model} model, {seconds:.0f}s, one machine (2 CPU
 cores), server with `--max-queue-size 64`, everything on loopback.
 
 | requests sent | succeeded | refused or rejected with a documented status | lost |

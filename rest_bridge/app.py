@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, jsonify, request
 from opentelemetry import trace
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
@@ -26,6 +26,21 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
 PROTECTED_PATHS = {"/predict", "/v1/model"}
+
+
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+def _drain_unread_body() -> None:
+    """Read and drop a refused body (up to 16 MiB) so the client, still uploading, gets its 413
+    instead of a broken pipe when the server would otherwise close the connection mid-upload."""
+    stream = request.environ.get("wsgi.input")
+    remaining = min(request.content_length or 0, DRAIN_LIMIT_BYTES)
+    while stream is not None and remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
@@ -77,6 +92,12 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     def rpc_failed(error: SentimentError):
         metrics.upstream.labels(error.code).inc()
         return error_response(http_status(error.code), error.code, error.message, error.field)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        _drain_unread_body()
+        return error_response(413, "PAYLOAD_TOO_LARGE",
+                              f"the body is larger than {settings.max_body_bytes} bytes")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
