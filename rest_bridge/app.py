@@ -66,10 +66,11 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         asked = request.headers.get("X-Request-Timeout")
         if asked:
             try:
-                budget = min(budget, max(0.001, float(asked)))
+                budget = min(budget, max(0.0, float(asked)))
             except ValueError:
                 pass
-        return max(0.001, budget - (time.monotonic() - request.environ["sentiment.started"]))
+        # a budget already spent still yields a positive (tiny) deadline: the call then fails DEADLINE_EXCEEDED
+        return max(1e-6, budget - (time.monotonic() - request.environ["sentiment.started"]))
 
     @app.before_request
     def start_clock_and_check_token():

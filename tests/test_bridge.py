@@ -143,6 +143,6 @@ def test_backend_down_answers_503_quickly_and_readyz_follows():
 
 
 def test_callers_can_shorten_the_deadline_and_get_504(bridge):
-    response = post(bridge, {"texts": ["good film"] * 16}, headers={"X-Request-Timeout": "0.000001"})
+    response = post(bridge, {"texts": ["good film"] * 16}, headers={"X-Request-Timeout": "0"})
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "DEADLINE_EXCEEDED"
