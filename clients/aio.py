@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
@@ -9,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.channel import SERVICE, ClientBase
-from clients.client import _stream_requests
+from clients.client import RETRY_PAUSE, _stream_requests
 from clients.errors import SentimentError
 from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
 from sentiment.v1 import sentiment_pb2 as pb
@@ -35,11 +36,18 @@ class AsyncSentimentClient(ClientBase):
         await self._channel.close()
 
     async def _call(self, method, request, timeout: float | None, request_id: str | None = None):
-        try:
-            return await method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
-                                wait_for_ready=self.wait_for_ready)
-        except grpc.RpcError as error:
-            raise SentimentError.from_rpc_error(error) from None
+        """As ``SentimentClient._call``: with ``wait_for_ready``, UNAVAILABLE is tried again until the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.timeout)
+        while True:
+            try:
+                return await method(request, timeout=max(0.001, deadline - loop.time()),
+                                    metadata=self.config.metadata(request_id), wait_for_ready=self.wait_for_ready)
+            except grpc.RpcError as error:
+                if not (self.wait_for_ready and error.code() == grpc.StatusCode.UNAVAILABLE
+                        and deadline - loop.time() > RETRY_PAUSE):
+                    raise SentimentError.from_rpc_error(error) from None
+                await asyncio.sleep(RETRY_PAUSE)
 
     async def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
                       timeout: float | None = None, request_id: str | None = None) -> Prediction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Iterator
 
 import grpc
@@ -14,6 +15,9 @@ from clients.types import ModelInfo, Prediction, StreamResult, options_message, 
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
+
+
+RETRY_PAUSE = 0.05  # seconds between tries of a wait_for_ready call that failed UNAVAILABLE
 
 
 def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.PredictOptions):
@@ -43,11 +47,18 @@ class SentimentClient(ClientBase):
 
     def _call(self, method, request, timeout: float | None, request_id: str | None = None,
               wait_for_ready: bool | None = None):
-        try:
-            return method(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
-                          wait_for_ready=self.wait_for_ready if wait_for_ready is None else wait_for_ready)
-        except grpc.RpcError as error:
-            raise SentimentError.from_rpc_error(error) from None
+        """One unary call with a deadline. With ``wait_for_ready``, a call that fails UNAVAILABLE (a server
+        killed mid-call, a restart) is tried again until its deadline; every call here is idempotent."""
+        wait = self.wait_for_ready if wait_for_ready is None else wait_for_ready
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            try:
+                return method(request, timeout=max(0.001, deadline - time.monotonic()),
+                              metadata=self.config.metadata(request_id), wait_for_ready=wait)
+            except grpc.RpcError as error:
+                if not (wait and error.code() == grpc.StatusCode.UNAVAILABLE and deadline - time.monotonic() > RETRY_PAUSE):
+                    raise SentimentError.from_rpc_error(error) from None
+                time.sleep(RETRY_PAUSE)
 
     def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
                 timeout: float | None = None, request_id: str | None = None) -> Prediction:
@@ -83,8 +94,6 @@ class SentimentClient(ClientBase):
 
     def wait_until_serving(self, timeout: float = 60.0) -> None:
         """Block until the server reports SERVING (it says NOT_SERVING while it warms up)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
