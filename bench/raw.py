@@ -16,8 +16,11 @@ from bench.texts import benchmark_texts
 from server.model import SequenceClassifier
 
 
-def measure(model: str, kind: str, device: str, dtype: str, batch_sizes=(8, 16, 32, 64), texts_per_size: int = 192) -> dict:
+def measure(model: str, kind: str, device: str, dtype: str) -> dict:
     classifier = SequenceClassifier(model, device=device, dtype=dtype)
+    on_gpu = classifier.device.type == "cuda"
+    batch_sizes = (16, 64, 128, 256) if on_gpu else (8, 16, 32, 64)
+    texts_per_size = 2048 if on_gpu else 192
     # sorted by length, as a careful offline job would batch them: the least padding, the best rate
     encodings = sorted(classifier.encode(benchmark_texts(kind, texts_per_size)), key=lambda e: e.num_tokens)
     rates = {}

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
+
+CACHE = Path(__file__).parent / ".models"
 
 
 def benchmark_texts(kind: str, count: int = 512, seed: int = 0) -> list[str]:
-    """Short texts are held-out tweets of 10-14 words; medium ones are the first 60 words of IMDB reviews."""
+    """Short texts are held-out tweets of 10-14 words; medium ones are the first 60 words of IMDB reviews.
+
+    Kept in ``bench/.models/`` once drawn, so a machine without the corpora can run with a copied file."""
+    cached = CACHE / f"texts-{kind}-{count}-{seed}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
     from training.builtin import load_splits
 
     splits = load_splits()
@@ -17,4 +26,7 @@ def benchmark_texts(kind: str, count: int = 512, seed: int = 0) -> list[str]:
         pool = [" ".join(e.text.split()[:60]) for e in splits.held_out["imdb"] if len(e.text.split()) >= 60]
     else:
         raise ValueError(kind)
-    return [rng.choice(pool) for _ in range(count)]
+    texts = [rng.choice(pool) for _ in range(count)]
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(texts))
+    return texts
