@@ -1,4 +1,5 @@
-"""A closed-loop load generator: C concurrent callers send a fixed number of requests in total.
+"""Load generators: closed-loop (C concurrent callers send a fixed number of requests in total) and
+open-loop (requests start at a fixed rate whatever the answers, for overload).
 
 It runs on asyncio in its own process, so one core can drive 128 callers; gRPC calls go through
 ``grpc.aio``, HTTP calls through aiohttp with keep-alive connections.
@@ -7,6 +8,7 @@ It runs on asyncio in its own process, so one core can drive 128 callers; gRPC c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import Counter
@@ -59,8 +61,9 @@ async def _drive(call, texts: list[str], concurrency: int, count: int, refusal_b
     return result
 
 
-async def grpc_load(target: str, texts: list[str], concurrency: int, count: int, refusal_backoff: float = 0.05,
-                    timeout: float = 60.0) -> LoadResult:
+@contextlib.asynccontextmanager
+async def grpc_caller(target: str, timeout: float = 60.0):
+    """``call(text) -> status name`` over one grpc.aio channel (no client-side retries)."""
     import grpc
 
     from clients.channel import ChannelConfig
@@ -78,16 +81,17 @@ async def grpc_load(target: str, texts: list[str], concurrency: int, count: int,
             return error.code().name
 
     try:
-        return await _drive(call, texts, concurrency, count, refusal_backoff)
+        yield call
     finally:
         await channel.close()
 
 
-async def http_load(url: str, texts: list[str], concurrency: int, count: int, refusal_backoff: float = 0.05,
-                    timeout: float = 60.0) -> LoadResult:
+@contextlib.asynccontextmanager
+async def http_caller(url: str, connections: int, timeout: float = 60.0):
+    """``call(text) -> "OK" or the HTTP status`` over keep-alive connections to the bridge."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         async def call(text: str) -> str:
             try:
@@ -97,4 +101,46 @@ async def http_load(url: str, texts: list[str], concurrency: int, count: int, re
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                 return type(error).__name__
 
+        yield call
+
+
+async def grpc_load(target: str, texts: list[str], concurrency: int, count: int, refusal_backoff: float = 0.05) -> LoadResult:
+    async with grpc_caller(target) as call:
         return await _drive(call, texts, concurrency, count, refusal_backoff)
+
+
+async def http_load(url: str, texts: list[str], concurrency: int, count: int, refusal_backoff: float = 0.05) -> LoadResult:
+    async with http_caller(url, concurrency) as call:
+        return await _drive(call, texts, concurrency, count, refusal_backoff)
+
+
+async def open_loop(call, texts: list[str], rate: float, seconds: float) -> LoadResult:
+    """Open-loop load: requests start at ``rate`` per second for ``seconds`` whatever the answers, as
+    independent clients do; overload is offered load above what the service can carry."""
+    count = max(1, round(rate * seconds))
+    result = LoadResult(concurrency=0, sent=count, seconds=0.0)
+    in_flight = 0
+
+    async def one(text: str) -> None:
+        nonlocal in_flight
+        started = time.perf_counter()
+        code = await call(text)
+        elapsed = time.perf_counter() - started
+        result.codes[code] += 1
+        if code == "OK":
+            result.latencies_ok.append(elapsed)
+        elif code in ("RESOURCE_EXHAUSTED", "429"):
+            result.latencies_refused.append(elapsed)
+        in_flight -= 1
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    tasks = []
+    for i in range(count):
+        await asyncio.sleep(max(0.0, started + i / rate - loop.time()))
+        in_flight += 1
+        result.concurrency = max(result.concurrency, in_flight)  # most requests outstanding at once
+        tasks.append(asyncio.create_task(one(texts[i % len(texts)])))
+    await asyncio.gather(*tasks)
+    result.seconds = loop.time() - started
+    return result

@@ -60,6 +60,7 @@ class ModelInfo:
     max_batch_size: int
     max_batch_tokens: int
     max_queue_size: int
+    max_queue_seconds: float
     max_batch_texts: int
     max_text_chars: int
     server_version: str
@@ -70,7 +71,8 @@ class ModelInfo:
             model_name=m.model_name, model_source=m.model_source, weights_sha256=m.weights_sha256,
             labels=list(m.labels), max_input_tokens=m.max_input_tokens, device=m.device, dtype=m.dtype,
             max_batch_size=m.batching.max_batch_size, max_batch_tokens=m.batching.max_batch_tokens,
-            max_queue_size=m.batching.max_queue_size, max_batch_texts=m.max_batch_texts,
+            max_queue_size=m.batching.max_queue_size, max_queue_seconds=m.batching.max_queue_seconds,
+            max_batch_texts=m.max_batch_texts,
             max_text_chars=m.max_text_chars, server_version=m.server_version,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 import uuid
 
@@ -55,6 +56,9 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     app.extensions["sentiment_client"] = client
     metrics = BridgeMetrics()
     openapi = build_openapi(__version__)
+    # Requests past this many in flight are refused at once: a bridge thread waiting on a full backend is
+    # a queue nobody bounds, and callers would wait instead of backing off.
+    in_flight = threading.BoundedSemaphore(settings.max_concurrent_requests)
 
     def request_id() -> str:
         return request.headers.get("X-Request-Id") or uuid.uuid4().hex
@@ -138,12 +142,18 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         rid = request.environ["sentiment.request_id"] = request_id()
         options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid,
                    "timeout": remaining_seconds()}
-        with tracer().start_as_current_span("POST /predict", kind=trace.SpanKind.SERVER,
-                                            attributes={"http.route": "/predict", "request_id": rid}):
-            if parsed.text is not None:
-                body = client.predict(parsed.text, **options).to_dict()
-            else:
-                body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
+        if not in_flight.acquire(blocking=False):
+            return error_response(429, "RESOURCE_EXHAUSTED", f"the bridge has {settings.max_concurrent_requests} "
+                                  "requests in flight, its limit; retry later")
+        try:
+            with tracer().start_as_current_span("POST /predict", kind=trace.SpanKind.SERVER,
+                                                attributes={"http.route": "/predict", "request_id": rid}):
+                if parsed.text is not None:
+                    body = client.predict(parsed.text, **options).to_dict()
+                else:
+                    body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
+        finally:
+            in_flight.release()
         metrics.upstream.labels("OK").inc()
         return jsonify(body)
 

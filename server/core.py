@@ -54,6 +54,7 @@ class ModelInfo:
     max_batch_size: int
     max_batch_tokens: int
     max_queue_size: int
+    max_queue_seconds: float
     max_batch_texts: int
     max_text_chars: int
     server_version: str = __version__
@@ -83,6 +84,7 @@ class InferenceCore:
             max_batch_tokens=self.settings.max_batch_tokens,
             max_queue_size=self.settings.max_queue_size,
             max_padding_ratio=self.settings.max_padding_ratio,
+            max_queue_seconds=self.settings.max_queue_seconds,
             on_batch=self.metrics.observe_batch if self.metrics else None,
             executor=self.executor,
         )
@@ -164,5 +166,6 @@ class InferenceCore:
             model_name=c.name, model_source=c.source, weights_sha256=c.weights_sha256, labels=list(c.labels),
             max_input_tokens=c.max_tokens, device=c.device_name, dtype=c.dtype_name,
             max_batch_size=s.max_batch_size, max_batch_tokens=s.max_batch_tokens, max_queue_size=s.max_queue_size,
+            max_queue_seconds=s.max_queue_seconds or 0.0,
             max_batch_texts=s.max_batch_texts, max_text_chars=s.max_text_chars,
         )

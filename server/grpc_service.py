@@ -99,7 +99,7 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
             model_name=info.model_name, model_source=info.model_source, weights_sha256=info.weights_sha256,
             labels=info.labels, max_input_tokens=info.max_input_tokens, device=info.device, dtype=info.dtype,
             batching=pb.BatchingInfo(max_batch_size=info.max_batch_size, max_batch_tokens=info.max_batch_tokens,
-                                     max_queue_size=info.max_queue_size),
+                                     max_queue_size=info.max_queue_size, max_queue_seconds=info.max_queue_seconds),
             server_version=info.server_version, max_batch_texts=info.max_batch_texts,
             max_text_chars=info.max_text_chars,
         )

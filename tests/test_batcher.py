@@ -208,3 +208,61 @@ def test_padding_ratio_keeps_texts_of_other_lengths_out_of_a_batch():
 
     batches = run(scenario())
     assert sorted(map(sorted, batches[1:])) == [[10, 10], [30, 31]]  # not one batch padded to 31
+
+
+def test_time_bound_refuses_at_once_when_the_queued_work_exceeds_it():
+    """max_queue_seconds: queued tokens / measured token rate; a call is refused once the work ahead of it
+    would take longer than the bound, whatever the count bound allows."""
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_size=100, max_queue_seconds=1.0)
+        batcher.rate.observe(100, 1.0)  # as if batches under load had run 100 padded tokens per second
+        model.gate.clear()
+        running = asyncio.create_task(batcher.submit([enc(10)]))
+        await until(lambda: model.calls_started == 1)
+        accepted = [asyncio.create_task(batcher.submit([enc(n)])) for n in (50, 20, 30)]
+        await until(lambda: batcher.queue_depth == 3)
+        estimate = batcher.queued_seconds
+        with pytest.raises(Overloaded, match="s of work"):
+            await batcher.submit([enc(5)])
+        model.gate.set()
+        rows = await asyncio.gather(running, *accepted)
+        await batcher.drain()
+        return estimate, rows, model.batches
+
+    estimate, rows, batches = run(scenario())
+    assert estimate == pytest.approx((10 + 50 + 20 + 30) / 100)
+    assert [r[0][0] for r in rows] == [10.0, 50.0, 20.0, 30.0]  # every accepted call answered
+    assert 5 not in sum(batches, [])  # the refused text never reached the model
+
+
+def test_time_bound_never_refuses_a_call_with_nothing_queued_ahead():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_batch_tokens=10_000, max_queue_seconds=0.5)
+        batcher.rate.observe(10, 1.0)  # 10 tokens/s: the call below alone is 30 s of work
+        rows = await batcher.submit([enc(300)])
+        await batcher.drain()
+        return rows
+
+    assert run(scenario())[0][0] == 300.0
+
+
+def test_token_rate_is_learned_from_batches_that_ran_with_work_waiting():
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_seconds=1.0)
+        await batcher.submit([enc(5)])  # alone: tells nothing about how fast a backlog drains
+        alone = batcher.rate.tokens_per_second
+        model.gate.clear()
+        busy = asyncio.create_task(batcher.submit([enc(1)]))
+        await until(lambda: model.calls_started == 2)
+        behind = [asyncio.create_task(batcher.submit([enc(3)])) for _ in range(3)]
+        await until(lambda: batcher.queue_depth == 3)
+        model.gate.set()
+        await asyncio.gather(busy, *behind)
+        await batcher.drain()
+        return alone, batcher.rate.tokens_per_second
+
+    alone, loaded = run(scenario())
+    assert alone is None and loaded is not None and loaded > 0

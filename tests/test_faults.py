@@ -73,6 +73,33 @@ def test_overload_refuses_the_excess_at_once_and_serves_the_queue(gated):
     assert len(results) - len(errors) == queue + 1
 
 
+def test_bridge_refuses_past_its_concurrency_limit_with_429_at_once(gated):
+    """Past --max-concurrent-requests the bridge answers 429 + Retry-After while the backend is still
+    busy, instead of holding the caller in a queue; the calls in flight still succeed."""
+    server, classifier = gated
+    limit, extra = 2, 3
+    with BridgeThread(server.target, max_concurrent_requests=limit) as bridge:
+        classifier.gate.clear()
+        classifier.busy.clear()
+        results = {}
+
+        def call(i):
+            results[i] = requests.post(f"{bridge.url}/predict", json={"text": f"good day {i}"}, timeout=30)
+
+        holders = [threading.Thread(target=call, args=(i,)) for i in range(limit)]
+        for thread in holders:
+            thread.start()
+        assert classifier.busy.wait(10)
+        wait_for(lambda: server.running.core.batcher.queue_depth + 1 >= limit, timeout=10)
+        refused = [requests.post(f"{bridge.url}/predict", json={"text": "one more"}, timeout=30) for _ in range(extra)]
+        classifier.gate.set()
+        for thread in holders:
+            thread.join(30)
+    assert [r.status_code for r in refused] == [429] * extra
+    assert all(r.headers["Retry-After"] and r.json()["error"]["code"] == "RESOURCE_EXHAUSTED" for r in refused)
+    assert [results[i].status_code for i in range(limit)] == [200] * limit
+
+
 def test_a_call_past_its_deadline_ends_deadline_exceeded_and_is_never_run(gated):
     server, classifier = gated
     with SentimentClient(server.target, timeout=30) as client:

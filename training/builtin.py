@@ -42,6 +42,7 @@ class Recipe:
     batch_size: int = 32
     learning_rate: float = 1e-4
     epochs: float = 1.0
+    freeze_layers: int = 0
     eval_imdb: int = 500
 
 
@@ -148,7 +149,8 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     try:
         options = TrainOptions(max_length=recipe.max_length, batch_size=recipe.batch_size,
-                               learning_rate=recipe.learning_rate, epochs=recipe.epochs, seed=SEED)
+                               learning_rate=recipe.learning_rate, epochs=recipe.epochs, seed=SEED,
+                               freeze_layers=recipe.freeze_layers)
         report = fine_tune(str(base_model_dir()), mix, staging, labels=LABELS, options=options, progress=progress)
         from server.model import SequenceClassifier
 

@@ -31,6 +31,7 @@ class TrainOptions:
     seed: int = 0
     bf16: bool | None = None  # None: bf16 autocast where the CPU (or GPU) runs bf16 natively
     freeze_word_embeddings: bool = True  # keeps unseen words' meaning from pre-training; faster steps on CPU
+    freeze_layers: int = 0  # also freeze all embeddings and the bottom N encoder layers (no backward through them)
 
 
 @dataclass
@@ -61,6 +62,20 @@ def _length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ra
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+def freeze_bottom(model: torch.nn.Module, layers: int) -> None:
+    """Freeze the embeddings and the first ``layers`` transformer layers of a BERT-family encoder: the
+    backward pass then stops above them, which makes each step cheaper."""
+    encoder = model.base_model
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None) or getattr(getattr(encoder, "transformer", None), "layer", None)
+    if stack is None or not hasattr(encoder, "embeddings"):
+        raise ValueError(f"freeze_layers: no embeddings + layer stack found in {type(encoder).__name__}")
+    if layers > len(stack):
+        raise ValueError(f"freeze_layers={layers}, but the model has {len(stack)} layers")
+    for module in [encoder.embeddings, *stack[:layers]]:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
 
 
 def fine_tune(
@@ -95,6 +110,8 @@ def fine_tune(
     )
     if options.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if options.freeze_layers:
+        freeze_bottom(model, options.freeze_layers)
     encoded = tokenizer([e.text for e in examples], truncation=True, max_length=options.max_length)["input_ids"]
     targets = [label_index[e.label] for e in examples]
     # Classes outside an example's candidates get -inf logits in its loss (see Example.candidates)

@@ -109,14 +109,16 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BatchingInfo(_message.Message):
-    __slots__ = ("max_batch_size", "max_batch_tokens", "max_queue_size")
+    __slots__ = ("max_batch_size", "max_batch_tokens", "max_queue_size", "max_queue_seconds")
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     max_batch_size: int
     max_batch_tokens: int
     max_queue_size: int
-    def __init__(self, max_batch_size: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ...) -> None: ...
+    max_queue_seconds: float
+    def __init__(self, max_batch_size: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., max_queue_seconds: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars")
