@@ -99,6 +99,7 @@ class DynamicBatcher:
         self.rate = TokenRate()
         self._queued_tokens = 0  # real tokens of the texts in the queue
         self._running_tokens = 0  # padded tokens of the batch on the model now
+        self._running_since = 0.0
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
@@ -115,8 +116,12 @@ class DynamicBatcher:
 
     @property
     def queued_seconds(self) -> float:
-        """Estimated time until the model could start on a text queued now."""
-        return self.rate.seconds_for(self._queued_tokens + self._running_tokens)
+        """Estimated time until the model could start on a text queued now: the queued tokens, plus what
+        is left of the batch running now."""
+        running = self.rate.seconds_for(self._running_tokens)
+        if running:
+            running = max(0.0, running - (asyncio.get_running_loop().time() - self._running_since))
+        return self.rate.seconds_for(self._queued_tokens) + running
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
@@ -196,7 +201,7 @@ class DynamicBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            started = loop.time()
+            started = self._running_since = loop.time()
             backlog = len(batch) > 1 or bool(self._queue)  # formed under load: measures how fast a queue drains
             try:
                 logits = await loop.run_in_executor(self._executor, self._run_batch, [i.encoding for i in batch])
