@@ -32,6 +32,7 @@ test: install  ## the test suite (the built-in model's accuracy test runs only w
 bench: model  ## throughput and latency against the seed design and the raw model limit -> bench/results/
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.precision
+	$(BIN)/python -m bench.summary --write  # the README's tables, from bench/results/*.json
 
 bench-gpu: model  ## the same benchmark on CUDA (skips cleanly without a GPU)
 	$(BIN)/python -m bench.run --device cuda --no-seed

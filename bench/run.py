@@ -95,10 +95,9 @@ def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="
 OVERLOAD_FACTOR = 4
 
 
-def overload(model_dir: Path, texts: list[str], device: str, logs: Path, quick: bool, capacity: dict[str, float]) -> list[dict]:
+def overload(model_dir: Path, texts: list[str], device: str, logs: Path, seconds: float, capacity: dict[str, float]) -> list[dict]:
     """4x overload, open loop: requests start at 4x the rate each system carried with 32 callers, for a
     fixed time, against a fresh server with the default admission bounds (queue size and queue seconds)."""
-    seconds = 6.0 if quick else 15.0
     rows = []
     with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info):
         rate = OVERLOAD_FACTOR * capacity["grpc"]
@@ -133,7 +132,7 @@ def overload_row(system: str, info, rate: float, result: LoadResult, rss: float)
 
 
 def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], concurrencies: list[int], quick: bool,
-                include_seed: bool, out_dir: Path = RESULTS) -> dict:
+                include_seed: bool, out_dir: Path = RESULTS, overload_seconds: float = 15.0) -> dict:
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
@@ -153,7 +152,7 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
             report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids, device)
     capacity = {system: (pick(report, system, kinds[0], 32) or pick(report, system, kinds[0], max(concurrencies)))["texts_per_s"]
                 for system in ("grpc", "bridge")}
-    report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, quick, capacity)
+    report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, overload_seconds, capacity)
     report["ratios"] = ratios(report)
     return report
 
@@ -250,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed reference")
     parser.add_argument("--quick", action="store_true", help="fewer requests per point")
+    parser.add_argument("--overload-seconds", type=float, default=None, help="length of the overload run (default 15, quick 5)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     import torch
@@ -265,8 +265,9 @@ def main(argv: list[str] | None = None) -> None:
         label = name if name in ("bert-base", "builtin") else Path(name).name
         print(f"== {label} ({model_dir}) on {args.device}", flush=True)
         started = time.perf_counter()
+        overload_seconds = args.overload_seconds or (5.0 if args.quick else 15.0)
         report = bench_model(label, model_dir, args.device, args.kinds, args.concurrency, args.quick, not args.no_seed,
-                             args.out)
+                             args.out, overload_seconds)
         report.update(seconds=time.perf_counter() - started, machine=machine(), command="python -m bench.run " + " ".join(argv or sys.argv[1:]))
         stem = args.out / f"{label}-{args.device}"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2))

@@ -15,14 +15,33 @@ def test_quick_benchmark_reports_every_system_and_writes_table_and_plot(tiny_mod
     from bench.run import main
 
     main(["--models", str(tiny_model_dir), "--concurrency", "1", "4", "--kinds", "short", "--quick",
-          "--out", str(tmp_path)])
+          "--overload-seconds", "2", "--out", str(tmp_path)])
     stem = tmp_path / f"{tiny_model_dir.name}-cpu"
     report = json.loads(stem.with_suffix(".json").read_text())
     assert {r["system"] for r in report["rows"]} == {"seed", "grpc", "bridge"}
     assert all(r["ok"] == r["requests"] for r in report["rows"]), report["rows"]
     assert report["raw"]["short"]["texts_per_s"] > 0
     overload = {o["system"]: o for o in report["overload"]}
-    assert overload["grpc"]["refused"] + overload["grpc"]["ok"] == overload["grpc"]["attempts"]
-    assert overload["bridge"]["other"] == {}
+    for system in ("grpc", "bridge"):  # 4x overload: every request answered OK or refused, nothing else
+        assert overload[system]["ok"] + overload[system]["refused"] == overload[system]["sent"] > 0
+        assert overload[system]["other"] == {}
     assert "| seed | short | 4 |" in stem.with_suffix(".md").read_text()
     assert stem.with_suffix(".png").stat().st_size > 0
+
+
+def test_readme_section_is_written_from_the_results_json(tmp_path):
+    from bench.summary import model_section
+
+    report = {"model": "tiny", "device": "cpu", "command": "python -m bench.run", "machine": "test machine",
+              "server": {"dtype": "float32"},
+              "raw": {"short": {"texts_per_s": 100.0, "best_batch_size": 8, "single_forward_p50_ms": 2.0}},
+              "rows": [{"system": s, "texts": "short", "concurrency": 4, "texts_per_s": v, "p99_ms": 12.0,
+                        "errors": {"RESOURCE_EXHAUSTED": 3} if s == "grpc" else {}}
+                       for s, v in (("seed", 10.0), ("grpc", 80.0), ("bridge", 70.0))],
+              "ratios": {"short: grpc / raw limit at C=32": 0.8},
+              "overload": [{"system": "grpc", "offered_per_s": 320.0, "ok_per_s": 90.0, "refused": 900, "sent": 1200,
+                            "other": {}, "accepted_p50_ms": 300.0, "accepted_p99_ms": 900.0, "refused_p99_ms": 5.0}]}
+    text = "\n".join(model_section(report))
+    assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms |" in text
+    assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 0 | 300 | 900 | 5 |" in text
+    assert "grpc / raw limit at C=32 **0.8**" in text
