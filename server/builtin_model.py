@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 # Bump when the recipe in training/builtin.py changes, so that a stale cached build is not served.
-RECIPE_VERSION = "v1"
+RECIPE_VERSION = "v2"
 
 
 def builtin_model_dir() -> Path:

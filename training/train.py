@@ -32,6 +32,7 @@ class TrainOptions:
     bf16: bool | None = None  # None: bf16 autocast where the CPU (or GPU) runs bf16 natively
     freeze_word_embeddings: bool = True  # keeps unseen words' meaning from pre-training; faster steps on CPU
     freeze_layers: int = 0  # also freeze all embeddings and the bottom N encoder layers (no backward through them)
+    label_smoothing: float = 0.0
 
 
 @dataclass
@@ -46,9 +47,19 @@ class TrainReport:
     options: dict = field(default_factory=dict)
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy where each row's masked classes (-inf) take no part in its softmax."""
-    return torch.nn.functional.cross_entropy(logits.float() + masks, targets)
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor,
+                         weights: torch.Tensor | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy where each row's masked classes (-inf) take no part in its softmax; label smoothing
+    spreads over the row's own candidate classes only; rows count by ``weights`` (weighted mean)."""
+    log_probs = torch.log_softmax(logits.float() + masks, dim=-1)
+    nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
+    if label_smoothing:
+        allowed = torch.isfinite(masks)
+        uniform = -(log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1) / allowed.sum(dim=-1)
+        nll = (1 - label_smoothing) * nll + label_smoothing * uniform
+    if weights is None:
+        return nll.mean()
+    return (nll * weights).sum() / weights.sum()
 
 
 def _length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -116,6 +127,8 @@ def fine_tune(
     targets = [label_index[e.label] for e in examples]
     # Classes outside an example's candidates get -inf logits in its loss (see Example.candidates)
     masks = torch.zeros((len(examples), len(labels)))
+    weights = torch.tensor([e.weight for e in examples], dtype=torch.float32)
+    weighted = bool((weights != 1.0).any())
     for row, example in enumerate(examples):
         if example.candidates:
             masks[row] = torch.tensor([0.0 if name in example.candidates else float("-inf") for name in labels])
@@ -138,7 +151,8 @@ def fine_tune(
         padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             logits = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
-        loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch])
+        loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch],
+                                    weights[batch] if weighted else None, options.label_smoothing)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -194,6 +208,8 @@ class TrainSettings(BaseSettings):
     learning_rate: float = Field(5e-5, description="Peak AdamW learning rate (linear warm-up and decay).")
     epochs: float = Field(1.0, description="Passes over the training data (fractions allowed).")
     seed: int = Field(0, description="Seed for shuffling and the new head: same seed, same model.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing (for noisy labels).")
+    freeze_layers: int = Field(0, ge=0, description="Freeze the embeddings and the bottom N encoder layers (cheaper steps).")
     bf16: bool | None = Field(None, description="bf16 autocast; default: on where the hardware runs bf16 natively.")
     threads: int | None = Field(None, description="torch threads (default: torch's choice).")
 
@@ -210,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         epochs=settings.epochs,
         seed=settings.seed,
         bf16=settings.bf16,
+        label_smoothing=settings.label_smoothing,
+        freeze_layers=settings.freeze_layers,
     )
     report = fine_tune(settings.base_model, examples, settings.output_dir, options=options)
     record = {"train": asdict(report), "train_file": str(settings.train_file)}
