@@ -103,7 +103,7 @@ def overload(model_dir: Path, texts: list[str], device: str, logs: Path, seconds
         rate = OVERLOAD_FACTOR * capacity["grpc"]
         result = asyncio.run(_open_loop_grpc(target, texts, rate, seconds))
         rows.append(overload_row("grpc", info, rate, result, systems.peak_rss_mb(pids)))
-        with systems.bridge(target, logs, threads=64) as (url, bridge_pids):
+        with systems.bridge(target, logs) as (url, bridge_pids):
             rate = OVERLOAD_FACTOR * capacity["bridge"]
             result = asyncio.run(_open_loop_http(url, texts, rate, seconds))
             rows.append(overload_row("bridge", info, rate, result, systems.peak_rss_mb(pids + bridge_pids)))

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     lost: list = []
     started = time.perf_counter()
     with systems.grpc_server(model_dir, logs, max_queue_size=64) as (target, pids, _), \
-            systems.bridge(target, logs, workers=2, threads=32) as (url, _):
+            systems.bridge(target, logs, workers=2) as (url, _):
         async def run():
             await asyncio.gather(grpc_traffic(target, texts, args.requests, args.callers, tally, lost),
                                  http_traffic(url, texts, args.requests // 2, 64, tally, lost))

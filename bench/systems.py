@@ -93,10 +93,11 @@ def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = 
 
 
 @contextlib.contextmanager
-def bridge(backend: str, logs: Path, workers: int = 1, threads: int = 64):
+def bridge(backend: str, logs: Path, workers: int = 1):
+    """The bridge with its default threads and concurrency limit; one worker (the machine has two cores)."""
     port = free_port()
     args = [sys.executable, "-m", "rest_bridge.main", "--backend", backend, "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--threads", str(threads)]
+            "--workers", str(workers)]
     with process(args, log=logs / f"bridge-{port}.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: requests.get(f"{url}/readyz", timeout=2).ok)

@@ -11,7 +11,8 @@ reach the model.
 
 Admission is bounded twice, and both refuse at once (RESOURCE_EXHAUSTED) instead of queueing without
 bound: by count (``max_queue_size`` texts) and by time (``max_queue_seconds``: the work already queued
-ahead, in tokens, divided by the token rate of recent batches). The time bound is what keeps accepted
+ahead, in tokens, divided by the token rate of recent batches, or the time the oldest queued text has
+already waited, whichever is more). The time bound is what keeps accepted
 calls' latency in check whatever the model's size: 32 queued texts are 0.1 s of work for MiniLM on
 two cores and a full second for bert-base.
 """
@@ -138,13 +139,18 @@ class DynamicBatcher:
             raise Overloaded(
                 f"the queue is full ({len(self._queue)} of {self.max_queue_size} texts waiting); retry later"
             )
-        if self.max_queue_seconds and self._queue and self.queued_seconds > self.max_queue_seconds:
-            raise Overloaded(
-                f"the queue holds about {self.queued_seconds:.1f}s of work (limit {self.max_queue_seconds:g}s); "
-                "retry later"
-            )
         loop = asyncio.get_running_loop()
         now = loop.time()
+        if self.max_queue_seconds and self._queue:
+            # predicted: the work ahead at the measured rate; observed: how long the oldest text has waited
+            # already (it catches what the prediction misses: a slower model under load, texts overtaken
+            # by shorter ones)
+            waited = now - self._queue[0].enqueued
+            if self.queued_seconds > self.max_queue_seconds or waited > self.max_queue_seconds:
+                raise Overloaded(
+                    f"the queue holds about {max(self.queued_seconds, waited):.1f}s of work (limit "
+                    f"{self.max_queue_seconds:g}s); retry later"
+                )
         deadline = now + timeout if timeout is not None else None
         items = [_Item(e, loop.create_future(), deadline, now) for e in encodings]
         self._queue.extend(items)

@@ -266,3 +266,28 @@ def test_token_rate_is_learned_from_batches_that_ran_with_work_waiting():
 
     alone, loaded = run(scenario())
     assert alone is None and loaded is not None and loaded > 0
+
+
+def test_time_bound_also_refuses_when_the_oldest_queued_text_has_waited_past_it():
+    """Before any rate is measured (or when it is wrong), the observed wait of the oldest queued text
+    still bounds admission."""
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_seconds=0.01)
+        assert batcher.rate.tokens_per_second is None  # nothing measured: the prediction says 0 s
+        model.gate.clear()
+        running = asyncio.create_task(batcher.submit([enc(4)]))
+        await until(lambda: model.calls_started == 1)
+        waiting = asyncio.create_task(batcher.submit([enc(4)]))
+        await until(lambda: batcher.queue_depth == 1)
+        loop = asyncio.get_running_loop()
+        enqueued = loop.time()
+        await until(lambda: loop.time() - enqueued > 0.05)  # the queued text is now older than the bound
+        with pytest.raises(Overloaded, match="s of work"):
+            await batcher.submit([enc(4)])
+        model.gate.set()
+        await asyncio.gather(running, waiting)
+        await batcher.drain()
+        return model.batches
+
+    assert run(scenario()) == [[4], [4]]

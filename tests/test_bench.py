@@ -22,9 +22,14 @@ def test_quick_benchmark_reports_every_system_and_writes_table_and_plot(tiny_mod
     assert all(r["ok"] == r["requests"] for r in report["rows"]), report["rows"]
     assert report["raw"]["short"]["texts_per_s"] > 0
     overload = {o["system"]: o for o in report["overload"]}
-    for system in ("grpc", "bridge"):  # 4x overload: every request answered OK or refused, nothing else
-        assert overload[system]["ok"] + overload[system]["refused"] == overload[system]["sent"] > 0
-        assert overload[system]["other"] == {}
+    for system in ("grpc", "bridge"):  # 4x overload: every request accounted for, the excess refused
+        o = overload[system]
+        assert o["ok"] + o["refused"] + sum(o["other"].values()) == o["sent"] > 0
+        assert o["ok"] > 0 and o["refused"] > 0
+    # At the thousand-plus calls per second 4x means for the tiny model, the load generator's grpc.aio client
+    # can end some calls CANCELLED before the server sees them (README, Performance); nothing else may appear.
+    assert set(overload["grpc"]["other"]) <= {"CANCELLED"}
+    assert overload["bridge"]["other"] == {}
     assert "| seed | short | 4 |" in stem.with_suffix(".md").read_text()
     assert stem.with_suffix(".png").stat().st_size > 0
 

@@ -42,8 +42,8 @@ def test_clear_opinions_and_mostly_neutral_plain_statements(builtin_classifier):
     plain = ["The meeting is at 3pm in room 4.", "The train leaves at 9.", "Apple released its quarterly report today.",
              "The package contains two cables.", "The city council will vote on the budget on Tuesday.",
              "The store opens at 10 am on Sundays."]
-    # a known weakness (see the model card): short factual sentences far from the tweets' topics lean negative
-    assert predict(builtin_classifier, plain).count("neutral") >= len(plain) // 2
+    # recipe v1 read two of these as negative; v2 (agreement weights, label smoothing) reads all as neutral
+    assert predict(builtin_classifier, plain).count("neutral") >= len(plain) - 1
 
 
 def test_held_out_accuracy_meets_the_bar_and_beats_vader(builtin_classifier):
@@ -55,8 +55,8 @@ def test_held_out_accuracy_meets_the_bar_and_beats_vader(builtin_classifier):
                       vader_metrics(examples, only or ["negative", "neutral", "positive"]))
                for name, (examples, only) in sets.items()}
     tweets_model, tweets_vader = results["tweets (3-class)"]
-    # Regression floors for the 10-minute CPU recipe (measured: tweets 0.80, movies 0.84); the product bar
-    # (0.82 / 0.85) needs a longer run on this hardware, see the model card and README.
+    # Regression floors for the 10-minute CPU recipe (measured with recipe v2: tweets 0.808, movies 0.839);
+    # the product bar (0.82 / 0.85) is not reached on this hardware: see the model card and README.
     assert tweets_model["accuracy"] >= 0.78
     movie_correct = sum(results[n][0]["accuracy"] * results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
     movie_total = sum(results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
