@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+REFUSED = ("RESOURCE_EXHAUSTED", "429")
+
+
 @dataclass
 class LoadResult:
     concurrency: int
@@ -34,6 +37,18 @@ class LoadResult:
     def throughput(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
+    async def timed(self, call, text: str) -> str:
+        """Make one call, record its status and latency, and return the status."""
+        started = time.perf_counter()
+        code = await call(text)
+        elapsed = time.perf_counter() - started
+        self.codes[code] += 1
+        if code == "OK":
+            self.latencies_ok.append(elapsed)
+        elif code in REFUSED:
+            self.latencies_refused.append(elapsed)
+        return code
+
     def percentile(self, q: float, refused: bool = False) -> float:
         values = self.latencies_refused if refused else self.latencies_ok
         return float(np.percentile(values, q)) * 1000 if values else float("nan")
@@ -45,14 +60,7 @@ async def _drive(call, texts: list[str], concurrency: int, count: int, refusal_b
 
     async def caller():
         while (i := next(counter)) < count:
-            started = time.perf_counter()
-            code = await call(texts[i % len(texts)])
-            elapsed = time.perf_counter() - started
-            result.codes[code] += 1
-            if code == "OK":
-                result.latencies_ok.append(elapsed)
-            elif code in ("RESOURCE_EXHAUSTED", "429"):
-                result.latencies_refused.append(elapsed)
+            if await result.timed(call, texts[i % len(texts)]) in REFUSED:
                 await asyncio.sleep(refusal_backoff)  # a polite client backs off before trying again
 
     started = time.perf_counter()
@@ -123,14 +131,7 @@ async def open_loop(call, texts: list[str], rate: float, seconds: float) -> Load
 
     async def one(text: str) -> None:
         nonlocal in_flight
-        started = time.perf_counter()
-        code = await call(text)
-        elapsed = time.perf_counter() - started
-        result.codes[code] += 1
-        if code == "OK":
-            result.latencies_ok.append(elapsed)
-        elif code in ("RESOURCE_EXHAUSTED", "429"):
-            result.latencies_refused.append(elapsed)
+        await result.timed(call, text)
         in_flight -= 1
 
     loop = asyncio.get_running_loop()
