@@ -145,11 +145,10 @@ class DynamicBatcher:
             # predicted: the work ahead at the measured rate; observed: how long the oldest text has waited
             # already (it catches what the prediction misses: a slower model under load, texts overtaken
             # by shorter ones)
-            waited = now - self._queue[0].enqueued
-            if self.queued_seconds > self.max_queue_seconds or waited > self.max_queue_seconds:
+            ahead = max(self.queued_seconds, now - self._queue[0].enqueued)
+            if ahead > self.max_queue_seconds:
                 raise Overloaded(
-                    f"the queue holds about {max(self.queued_seconds, waited):.1f}s of work (limit "
-                    f"{self.max_queue_seconds:g}s); retry later"
+                    f"the queue holds about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"
                 )
         deadline = now + timeout if timeout is not None else None
         items = [_Item(e, loop.create_future(), deadline, now) for e in encodings]
@@ -220,17 +219,17 @@ class DynamicBatcher:
                 continue
             finally:
                 self._running_tokens = 0
-            width = max(i.encoding.num_tokens for i in batch)
+            padded = len(batch) * max(i.encoding.num_tokens for i in batch)
+            elapsed = loop.time() - started
             if backlog:
-                self.rate.observe(width * len(batch), loop.time() - started)
+                self.rate.observe(padded, elapsed)
             self.stats.batches += 1
             self.stats.texts += len(batch)
-            self.stats.padded_tokens += width * len(batch)
+            self.stats.padded_tokens += padded
             self.stats.sizes.append(len(batch))
             del self.stats.sizes[:-1000]
             if self._on_batch:
-                self._on_batch(len(batch), width * len(batch), [started - i.enqueued for i in batch],
-                               loop.time() - started)
+                self._on_batch(len(batch), padded, [started - i.enqueued for i in batch], elapsed)
             for item, row in zip(batch, logits):
                 if not item.future.done():
                     item.future.set_result(row)
