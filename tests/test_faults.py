@@ -87,10 +87,11 @@ def test_bridge_refuses_past_its_concurrency_limit_with_429_at_once(gated):
             results[i] = requests.post(f"{bridge.url}/predict", json={"text": f"good day {i}"}, timeout=30)
 
         holders = [threading.Thread(target=call, args=(i,)) for i in range(limit)]
-        for thread in holders:
+        holders[0].start()
+        assert classifier.busy.wait(10)  # the first holds the model
+        for thread in holders[1:]:
             thread.start()
-        assert classifier.busy.wait(10)
-        wait_for(lambda: server.running.core.batcher.queue_depth + 1 >= limit, timeout=10)
+        wait_for(lambda: server.running.core.batcher.queue_depth == limit - 1, timeout=10)  # the rest wait behind it
         refused = [requests.post(f"{bridge.url}/predict", json={"text": "one more"}, timeout=30) for _ in range(extra)]
         classifier.gate.set()
         for thread in holders:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from clients import SentimentError
+from tests.helpers import wait_for
 from tests.test_processes import metric_samples
 
 
@@ -16,8 +17,13 @@ def test_server_metrics_count_calls_batches_and_describe_the_model(grpc_server, 
         client.predict("")
     except SentimentError:
         pass
-    text = requests.get(f"http://127.0.0.1:{grpc_server.running.metrics_port}/metrics", timeout=10).text
-    samples = metric_samples(text)
+    refused = ("sentiment_grpc_requests_total", (("code", "INVALID_ARGUMENT"), ("method", "Predict")))
+
+    def scrape():
+        return metric_samples(requests.get(f"http://127.0.0.1:{grpc_server.running.metrics_port}/metrics", timeout=10).text)
+
+    # an aborted call's status reaches the client before the server's interceptor has counted it: wait for it
+    samples = wait_for(lambda: (lambda s: s if refused in s else None)(scrape()), timeout=10, what="the refused call's count")
     assert samples[("sentiment_grpc_requests_total", (("code", "OK"), ("method", "Predict")))] >= 10
     assert samples[("sentiment_grpc_requests_total", (("code", "INVALID_ARGUMENT"), ("method", "Predict")))] >= 1
     assert samples[("sentiment_grpc_requests_total", (("code", "OK"), ("method", "PredictBatch")))] >= 1
