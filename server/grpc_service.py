@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 import grpc
 from google.protobuf import any_pb2
@@ -147,12 +148,14 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
                 task.cancel()
 
 
-def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
-    interceptors = [ObservabilityInterceptor(core.metrics)] if core.metrics else []
-    if settings.auth_token:
-        interceptors.append(BearerTokenInterceptor(settings.auth_token))
-    server = grpc.aio.server(interceptors=interceptors, options=[
+def transport_options(settings: ServerSettings) -> list[tuple[str, object]]:
+    """gRPC core options: message sizes, connection age, and the time bound on calls gRPC holds for us.
+
+    grpc.aio takes new calls from gRPC core one at a time; when they arrive faster than that (about
+    1,000 a second on two cores), the excess waits in core, before any handler can refuse it. Core
+    then cancels (CANCELLED) a call still unrequested after ``--max-queue-seconds`` (whole seconds, at
+    least 1), so it is never served late; past 1,000 such calls it also drops new ones at random."""
+    options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
@@ -160,7 +163,18 @@ def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.a
         # and spread over replicas added since they connected
         ("grpc.max_connection_age_ms", 300_000),
         ("grpc.max_connection_age_grace_ms", 30_000),
-    ])
+    ]
+    if settings.max_queue_seconds:
+        options.append(("grpc.server_max_unrequested_time_in_server", max(1, math.ceil(settings.max_queue_seconds))))
+    return options
+
+
+def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
+    interceptors = [ObservabilityInterceptor(core.metrics)] if core.metrics else []
+    if settings.auth_token:
+        interceptors.append(BearerTokenInterceptor(settings.auth_token))
+    server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
     pb_grpc.add_SentimentServiceServicer_to_server(SentimentServicer(core, settings.stream_window), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -33,7 +33,7 @@ class ServerSettings(BaseSettings):
     max_batch_tokens: int = Field(8192, ge=1, description="Most padded tokens (longest text x texts) in one forward pass.")
     max_padding_ratio: float = Field(1.1, ge=1.0, description="Most padded tokens per real token in a batch; texts of other lengths wait for a batch of their own.")
     max_queue_size: int = Field(512, ge=1, description="Most texts waiting for the model; beyond it calls get RESOURCE_EXHAUSTED at once.")
-    max_queue_seconds: float = Field(1.0, ge=0, description="Refuse a call at once (RESOURCE_EXHAUSTED) when the work queued ahead of it would take longer than this to run (estimated from the token rate of recent batches under load), or when the oldest queued text has already waited longer; 0 turns the time bound off.")
+    max_queue_seconds: float = Field(1.0, ge=0, description="Refuse a call at once (RESOURCE_EXHAUSTED) when the work queued ahead of it would take longer than this to run (estimated from the token rate of recent batches under load), or when the oldest queued text has already waited longer; gRPC core also cancels (CANCELLED) a call it held this long (whole seconds, at least 1) before the server could take it; 0 turns the time bound off.")
     max_batch_texts: int = Field(64, ge=1, description="Most texts in one PredictBatch call.")
     max_text_chars: int = Field(20000, ge=1, description="Most characters in one text, checked before tokenizing.")
     max_input_tokens: int | None = Field(None, description="Cut texts to this many tokens (default: the model's own limit).")

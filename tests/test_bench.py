@@ -22,14 +22,15 @@ def test_quick_benchmark_reports_every_system_and_writes_table_and_plot(tiny_mod
     assert all(r["ok"] == r["requests"] for r in report["rows"]), report["rows"]
     assert report["raw"]["short"]["texts_per_s"] > 0
     overload = {o["system"]: o for o in report["overload"]}
-    for system in ("grpc", "bridge"):  # 4x overload: every request accounted for, the excess refused
+    for system in ("grpc", "bridge"):  # 4x overload: every request accounted for, the excess turned away
         o = overload[system]
-        assert o["ok"] + o["refused"] + sum(o["other"].values()) == o["sent"] > 0
-        assert o["ok"] > 0 and o["refused"] > 0
-    # At the thousand-plus calls per second 4x means for the tiny model, the load generator's grpc.aio client
-    # can end some calls CANCELLED before the server sees them (README, Performance); nothing else may appear.
-    assert set(overload["grpc"]["other"]) <= {"CANCELLED"}
-    assert overload["bridge"]["other"] == {}
+        assert o["ok"] + o["refused"] + o["shed"] + sum(o["other"].values()) == o["sent"] > 0
+        # For the tiny model 4x is over a thousand gRPC calls a second: more than grpc.aio takes from gRPC
+        # core on two cores, so the excess may wait in core and be cancelled there (shed) rather than
+        # refused by the server's own bounds (docs/reliability.md); no call may end any other way.
+        assert o["ok"] > 0 and o["refused"] + o["shed"] > 0, o
+        assert o["other"] == {}, o
+    assert overload["bridge"]["shed"] == 0
     assert "| seed | short | 4 |" in stem.with_suffix(".md").read_text()
     assert stem.with_suffix(".png").stat().st_size > 0
 
@@ -45,8 +46,8 @@ def test_readme_section_is_written_from_the_results_json(tmp_path):
                        for s, v in (("seed", 10.0), ("grpc", 80.0), ("bridge", 70.0))],
               "ratios": {"short: grpc / raw limit at C=32": 0.8},
               "overload": [{"system": "grpc", "offered_per_s": 320.0, "ok_per_s": 90.0, "refused": 900, "sent": 1200,
-                            "other": {}, "accepted_p50_ms": 300.0, "accepted_p99_ms": 900.0, "refused_p99_ms": 5.0}]}
+                            "shed": 40, "other": {}, "accepted_p50_ms": 300.0, "accepted_p99_ms": 900.0, "refused_p99_ms": 5.0}]}
     text = "\n".join(model_section(report))
     assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms |" in text
-    assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 0 | 300 | 900 | 5 |" in text
+    assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 40 | 0 | 300 | 900 | 5 |" in text
     assert "grpc / raw limit at C=32 **0.8**" in text

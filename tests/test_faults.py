@@ -6,6 +6,8 @@ import asyncio
 import json
 import signal
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -71,6 +73,36 @@ def test_overload_refuses_the_excess_at_once_and_serves_the_queue(gated):
     assert len(refused_early) == extra
     assert [e.code for e in errors] == ["RESOURCE_EXHAUSTED"] * extra
     assert len(results) - len(errors) == queue + 1
+
+
+def test_calls_held_in_grpc_core_past_the_time_bound_are_cancelled_not_served_late(tiny_model_dir, classifier):
+    """grpc.aio takes calls from gRPC core one at a time; when the server cannot take them (here its event
+    loop stalls for 3 s), the calls wait in core, where no handler can refuse them. Past
+    --max-queue-seconds core cancels them instead of handing them over late."""
+    calls = 4
+    with ServerThread(server_settings(tiny_model_dir, max_queue_seconds=1, warmup=False), classifier) as server:
+        with SentimentClient(server.target, timeout=30) as client:
+            client.predict("warm the channel up")
+            stalled = threading.Event()
+
+            def stall():  # the fault: the server's event loop does not run for 3 s
+                stalled.set()
+                time.sleep(3)
+
+            server.loop.call_soon_threadsafe(stall)
+            assert stalled.wait(10)
+            with ThreadPoolExecutor(calls) as pool:
+                outcomes = list(pool.map(lambda i: _outcome(client.predict, f"good day {i}"), range(calls)))
+    # one call matches the request grpc.aio had already made before the stall; the others wait in core
+    assert sorted(outcomes) == ["CANCELLED"] * (calls - 1) + ["OK"], outcomes
+
+
+def _outcome(call, *args) -> str:
+    try:
+        call(*args)
+        return "OK"
+    except SentimentError as error:
+        return error.code
 
 
 def test_bridge_refuses_past_its_concurrency_limit_with_429_at_once(gated):
