@@ -95,16 +95,18 @@ def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="
 OVERLOAD_FACTOR = 4
 
 
-def overload(model_dir: Path, texts: list[str], device: str, logs: Path, seconds: float, capacity: dict[str, float]) -> list[dict]:
-    """4x overload, open loop: requests start at 4x the rate each system carried with 32 callers, for a
-    fixed time, against a fresh server with the default admission bounds (queue size and queue seconds)."""
+def overload(model_dir: Path, texts: list[str], device: str, logs: Path, seconds: float, capacity: dict[str, float],
+             factor: float = OVERLOAD_FACTOR) -> list[dict]:
+    """Overload, open loop: requests start at ``factor`` (4) times the rate each system carried with 32
+    callers, for a fixed time, against a fresh server with the default admission bounds (queue size and
+    queue seconds)."""
     rows = []
     with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info):
-        rate = OVERLOAD_FACTOR * capacity["grpc"]
+        rate = factor * capacity["grpc"]
         result = asyncio.run(_open_loop_grpc(target, texts, rate, seconds))
         rows.append(overload_row("grpc", info, rate, result, systems.peak_rss_mb(pids)))
         with systems.bridge(target, logs) as (url, bridge_pids):
-            rate = OVERLOAD_FACTOR * capacity["bridge"]
+            rate = factor * capacity["bridge"]
             result = asyncio.run(_open_loop_http(url, texts, rate, seconds))
             rows.append(overload_row("bridge", info, rate, result, systems.peak_rss_mb(pids + bridge_pids)))
     return rows
@@ -137,7 +139,8 @@ def overload_row(system: str, info, rate: float, result: LoadResult, rss: float)
 
 
 def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], concurrencies: list[int], quick: bool,
-                include_seed: bool, out_dir: Path = RESULTS, overload_seconds: float = 15.0) -> dict:
+                include_seed: bool, out_dir: Path = RESULTS, overload_seconds: float = 15.0,
+                overload_factor: float = OVERLOAD_FACTOR) -> dict:
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
@@ -157,7 +160,8 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
             report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids, device)
     capacity = {system: (pick(report, system, kinds[0], 32) or pick(report, system, kinds[0], max(concurrencies)))["texts_per_s"]
                 for system in ("grpc", "bridge")}
-    report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, overload_seconds, capacity)
+    report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, overload_seconds, capacity, overload_factor)
+    report["overload_factor"] = overload_factor
     report["ratios"] = ratios(report)
     return report
 
@@ -205,7 +209,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['system']} | {r['texts']} | {r['concurrency']} | {r['texts_per_s']} | {r['p50_ms']} | "
                      f"{r['p95_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} | {r['errors'] or ''} |")
     lines += ["", "Ratios:", ""] + [f"- {k}: **{v}**" for k, v in report["ratios"].items()]
-    lines += ["", f"Overload ({OVERLOAD_FACTOR}x, open loop: requests start at {OVERLOAD_FACTOR}x the rate the system carried "
+    factor = report.get("overload_factor", OVERLOAD_FACTOR)
+    lines += ["", f"Overload ({factor:g}x, open loop: requests start at {factor:g}x the rate the system carried "
               "with 32 callers, whatever the answers; fresh server with the default admission bounds):", "",
               "| system | queue bound | offered /s | sent | ok | ok /s | refused | shed by gRPC core | other | peak outstanding | accepted p50 ms | accepted p99 ms | refused p99 ms |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -255,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-seed", action="store_true", help="skip the seed reference")
     parser.add_argument("--quick", action="store_true", help="fewer requests per point")
     parser.add_argument("--overload-seconds", type=float, default=None, help="length of the overload run (default 15, quick 5)")
+    parser.add_argument("--overload-factor", type=float, default=OVERLOAD_FACTOR,
+                        help="offered load of the overload run, as a multiple of the rate carried with 32 callers")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     import torch
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         overload_seconds = args.overload_seconds or (5.0 if args.quick else 15.0)
         report = bench_model(label, model_dir, args.device, args.kinds, args.concurrency, args.quick, not args.no_seed,
-                             args.out, overload_seconds)
+                             args.out, overload_seconds, args.overload_factor)
         report.update(seconds=time.perf_counter() - started, machine=machine(), command="python -m bench.run " + " ".join(argv or sys.argv[1:]))
         stem = args.out / f"{label}-{args.device}"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2))

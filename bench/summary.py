@@ -45,7 +45,7 @@ def model_section(report: dict, kind: str = "short") -> list[str]:
         lines += [f"- {o['system']}: {o['ok']} accepted, {o['refused']} refused at once (p99 {o['refused_p99_ms']:.0f} ms), "
                   f"accepted p99 {o['accepted_p99_ms']:.0f} ms" for o in report["overload"]]
         return lines + [""]
-    lines += ["", f"{OVERLOAD_FACTOR}x overload (open loop, default admission bounds):", "",
+    lines += ["", f"{report.get('overload_factor', OVERLOAD_FACTOR):g}x overload (open loop, default admission bounds):", "",
               "| system | offered /s | ok /s | refused | shed by gRPC core | other | accepted p50 ms | accepted p99 ms | refused p99 ms |",
               "|---|---|---|---|---|---|---|---|---|"]
     for o in report["overload"]:
