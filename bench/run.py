@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench import systems
-from bench.load import LoadResult, grpc_caller, grpc_load, http_caller, http_load, open_loop
+from bench.load import REFUSED, LoadResult, grpc_caller, grpc_load, http_caller, http_load, open_loop
 from bench.texts import benchmark_texts
 
 RESULTS = Path(__file__).parent / "results"
@@ -123,16 +123,15 @@ async def _open_loop_http(url, texts, rate, seconds):
 
 
 def overload_row(system: str, info, rate: float, result: LoadResult, rss: float) -> dict:
-    refused = sum(v for k, v in result.codes.items() if k in ("RESOURCE_EXHAUSTED", "429"))
+    refused = sum(v for k, v in result.codes.items() if k in REFUSED)
     # The load generator never cancels a call (its timeout is 60 s): a CANCELLED call was held by gRPC
     # core on the server past --max-queue-seconds, before the server could take it (docs/reliability.md).
-    shed = result.codes.get("CANCELLED", 0) if system == "grpc" else 0
+    shed_code = "CANCELLED" if system == "grpc" else None
     return {"system": system, "max_queue_size": info.max_queue_size, "max_queue_seconds": info.max_queue_seconds,
             "offered_per_s": round(rate, 1), "seconds": round(result.seconds, 1), "sent": result.sent,
             "ok": result.ok, "ok_per_s": round(result.throughput, 1), "refused": refused,
-            "shed": shed,
-            "other": {k: v for k, v in result.codes.items()
-                      if k not in ("OK", "RESOURCE_EXHAUSTED", "429") and not (shed and k == "CANCELLED")},
+            "shed": result.codes.get(shed_code, 0),
+            "other": {k: v for k, v in result.codes.items() if k not in ("OK", shed_code, *REFUSED)},
             "peak_outstanding": result.concurrency,
             "accepted_p50_ms": round(result.percentile(50), 1), "accepted_p99_ms": round(result.percentile(99), 1),
             "refused_p99_ms": round(result.percentile(99, refused=True), 1), "peak_rss_mb": round(rss)}

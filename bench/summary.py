@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.load import REFUSED
 from bench.run import OVERLOAD_FACTOR, RESULTS, pick
 
 README = Path(__file__).parent.parent / "README.md"
@@ -21,7 +22,7 @@ TITLES = {"bert-base": "bert-base-sized model (110M parameters, random weights)"
 def _cell(row: dict | None) -> str:
     if not row:
         return "-"
-    refused = sum(v for k, v in row["errors"].items() if k in ("RESOURCE_EXHAUSTED", "429"))
+    refused = sum(v for k, v in row["errors"].items() if k in REFUSED)
     note = f", {refused} refused" if refused else ""
     return f"{row['texts_per_s']} /s, p99 {row['p99_ms']:.0f} ms{note}"
 
@@ -49,10 +50,8 @@ def model_section(report: dict, kind: str = "short") -> list[str]:
               "| system | offered /s | ok /s | refused | shed by gRPC core | other | accepted p50 ms | accepted p99 ms | refused p99 ms |",
               "|---|---|---|---|---|---|---|---|---|"]
     for o in report["overload"]:
-        other = dict(o["other"])
-        shed = o.get("shed", other.pop("CANCELLED", 0) if o["system"] == "grpc" else 0)  # results before "shed"
         lines.append(f"| {o['system']} | {o['offered_per_s']} | {o['ok_per_s']} | {o['refused']} of {o['sent']} | "
-                     f"{shed} | {sum(other.values())} | {o['accepted_p50_ms']:.0f} | {o['accepted_p99_ms']:.0f} | "
+                     f"{o['shed']} | {sum(o['other'].values())} | {o['accepted_p50_ms']:.0f} | {o['accepted_p99_ms']:.0f} | "
                      f"{o['refused_p99_ms']:.0f} |")
     return lines + [""]
 

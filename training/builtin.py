@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.data import Example
-from training.evaluate import classification_metrics, evaluate_model, format_report, predict
+from training.evaluate import classification_metrics, format_report, predict
 from training.train import TrainOptions, fine_tune, write_model_card
 from server.builtin_model import RECIPE_VERSION, builtin_model_dir, is_built
 
@@ -144,10 +144,9 @@ def vader_metrics(examples: list[Example], labels: list[str]) -> dict:
 AGREEMENT_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.0))
 
 
-def accuracy_by_agreement(classifier, tweets: list[Example]) -> list[dict]:
+def accuracy_by_agreement(tweets: list[Example], predicted: list[str]) -> list[dict]:
     """Held-out tweet accuracy by the annotators' agreement (the corpus's confidence column): how much of
     the error is on tweets that people themselves labelled differently."""
-    predicted = predict(classifier, [e.text for e in tweets])
     bands = []
     for low, high in AGREEMENT_BANDS:
         rows = [p == e.label for p, e in zip(predicted, tweets) if low <= e.weight < high or (high == 1.0 and e.weight == 1.0)]
@@ -180,13 +179,14 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
         from server.model import SequenceClassifier
 
         classifier = SequenceClassifier(str(staging), dtype="float32")
-        results = {}
+        results, predictions = {}, {}
         for name, (examples, only) in held_out_sets(splits, recipe).items():
-            model_metrics = evaluate_model(staging, examples, only_labels=only, classifier=classifier)
+            predictions[name] = predict(classifier, [e.text for e in examples], only)
+            model_metrics = classification_metrics([e.label for e in examples], predictions[name], only or LABELS)
             results[name] = {"model": model_metrics, "vader": vader_metrics(examples, only or LABELS)}
             print(f"\n== {name}: model {model_metrics['accuracy']:.4f}  vader {results[name]['vader']['accuracy']:.4f}")
             print(format_report(model_metrics))
-        agreement = accuracy_by_agreement(classifier, splits.held_out["tweets"])
+        agreement = accuracy_by_agreement(splits.held_out["tweets"], predictions["tweets (3-class)"])
         record = {
             "recipe_version": RECIPE_VERSION,
             "recipe": asdict(recipe),
