@@ -15,9 +15,11 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from bench import systems
+from clients import SentimentClient
 from bench.load import REFUSED, LoadResult, grpc_caller, grpc_load, http_caller, http_load, open_loop
 from bench.texts import benchmark_texts
 
@@ -56,18 +58,44 @@ def vocab_file(model_dir: Path) -> Path:
     return path
 
 
-def run_raw(model_dir: Path, kind: str, device: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.raw", "--model", str(model_dir), "--kind", kind, "--device", device],
-                         capture_output=True, text=True, check=True)
+def run_raw(model_dir: Path, kind: str, device: str, engine: str = "auto") -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.raw", "--model", str(model_dir), "--kind", kind, "--device", device,
+                          "--engine", engine], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def row(system: str, kind: str, result: LoadResult, rss: float) -> dict:
+class Probe:
+    """Counters read before and after a load point: the server's CPU time split by thread (forward
+    pass / request path), its batches, and the bridge processes' CPU time."""
+
+    def __init__(self, server_pid: int, metrics_url: str, bridge_pids: list[int] | None = None):
+        self.server_pid, self.metrics_url, self.bridge_pids = server_pid, metrics_url, bridge_pids or []
+
+    def read(self) -> dict:
+        forward, request_path = systems.cpu_seconds(self.server_pid)
+        return {"forward": forward, "request_path": request_path,
+                "batches": systems.metric(self.metrics_url, "sentiment_batch_size_count"),
+                "texts": systems.metric(self.metrics_url, "sentiment_batch_size_sum"),
+                "bridge": systems.process_cpu_seconds(self.bridge_pids)}
+
+    @staticmethod
+    def per_call(before: dict, after: dict, calls: int) -> dict:
+        d = {k: after[k] - before[k] for k in before}
+        out = {"server_cpu_ms_per_call": round((d["forward"] + d["request_path"]) * 1000 / calls, 3),
+               "request_path_cpu_ms_per_call": round(d["request_path"] * 1000 / calls, 3),
+               "forward_cpu_ms_per_call": round(d["forward"] * 1000 / calls, 3),
+               "avg_batch_size": round(d["texts"] / d["batches"], 1) if d["batches"] else None}
+        if before["bridge"] or after["bridge"]:
+            out["bridge_cpu_ms_per_call"] = round(d["bridge"] * 1000 / calls, 3)
+        return out
+
+
+def row(system: str, kind: str, result: LoadResult, rss: float, counters: dict | None = None) -> dict:
     return {"system": system, "texts": kind, "concurrency": result.concurrency, "requests": result.sent,
             "ok": result.ok, "texts_per_s": round(result.throughput, 1),
             "p50_ms": round(result.percentile(50), 1), "p95_ms": round(result.percentile(95), 1),
             "p99_ms": round(result.percentile(99), 1), "peak_rss_mb": round(rss),
-            "errors": {k: v for k, v in result.codes.items() if k != "OK"}}
+            "errors": {k: v for k, v in result.codes.items() if k != "OK"}, **(counters or {})}
 
 
 def count_for(concurrency: int, quick: bool, device: str = "cpu") -> int:
@@ -80,14 +108,18 @@ def server_settings(device: str) -> dict:
     return {"max_batch_size": 128, "max_batch_tokens": 32768} if device == "cuda" else {}
 
 
-def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="cpu") -> list[dict]:
+def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="cpu", probe: Probe | None = None) -> list[dict]:
     rows = []
     for kind in kinds:
         asyncio.run(load(target, texts[kind], 4, 16))  # warm the connection and the server
         for c in concurrencies:
+            before = probe.read() if probe else None
             result = asyncio.run(load(target, texts[kind], c, count_for(c, quick, device)))
-            rows.append(row(name, kind, result, systems.peak_rss_mb(pids)))
-            print(f"  {name:<12} {kind:<6} C={c:<4} {rows[-1]['texts_per_s']:>7} texts/s  p99 {rows[-1]['p99_ms']} ms",
+            counters = Probe.per_call(before, probe.read(), result.sent) if probe else None
+            rows.append(row(name, kind, result, systems.peak_rss_mb(pids), counters))
+            cpu = f"  server CPU {counters['server_cpu_ms_per_call']:.2f} ms/call ({counters['request_path_cpu_ms_per_call']:.2f} " \
+                  f"outside the forward pass), batch {counters['avg_batch_size']}" if counters else ""
+            print(f"  {name:<16} {kind:<6} C={c:<4} {rows[-1]['texts_per_s']:>7} texts/s  p99 {rows[-1]['p99_ms']} ms{cpu}",
                   flush=True)
     return rows
 
@@ -101,7 +133,7 @@ def overload(model_dir: Path, texts: list[str], device: str, logs: Path, seconds
     callers, for a fixed time, against a fresh server with the default admission bounds (queue size and
     queue seconds)."""
     rows = []
-    with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info):
+    with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info, _):
         rate = factor * capacity["grpc"]
         result = asyncio.run(_open_loop_grpc(target, texts, rate, seconds))
         rows.append(overload_row("grpc", info, rate, result, systems.peak_rss_mb(pids)))
@@ -137,26 +169,43 @@ def overload_row(system: str, info, rate: float, result: LoadResult, rss: float)
             "refused_p99_ms": round(result.percentile(99, refused=True), 1), "peak_rss_mb": round(rss)}
 
 
+ENGINES = ("torch", "onnxruntime")
+
+
 def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], concurrencies: list[int], quick: bool,
                 include_seed: bool, out_dir: Path = RESULTS, overload_seconds: float = 15.0,
                 overload_factor: float = OVERLOAD_FACTOR) -> dict:
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
-    report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}}
+    engines = ENGINES if device == "cpu" else ("torch",)
+    report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}, "raw_engines": {}}
     for kind in kinds:
-        report["raw"][kind] = run_raw(model_dir, kind, device)
-        print(f"  raw limit    {kind:<6} {report['raw'][kind]['texts_per_s']:.1f} texts/s "
-              f"(batch {report['raw'][kind]['best_batch_size']}, one text {report['raw'][kind]['single_forward_p50_ms']:.1f} ms)",
-              flush=True)
+        report["raw"][kind] = run_raw(model_dir, kind, device)  # the engine(s) auto serves with
+        report["raw_engines"][kind] = {engine: run_raw(model_dir, kind, device, engine) for engine in engines}
+        for engine, raw in [("auto", report["raw"][kind]), *report["raw_engines"][kind].items()]:
+            print(f"  raw limit {engine:<12} {kind:<6} {raw['texts_per_s']:.1f} texts/s ({raw['engine']} {raw['dtype']}, "
+                  f"batch {raw['best_batch_size']}, one text {raw['single_forward_p50_ms']:.1f} ms)", flush=True)
     if include_seed:
         with systems.seed_service(model_dir, vocab_file(model_dir), logs) as (url, pids):
             report["rows"] += sweep("seed", kinds, texts, concurrencies, quick, http_load, url, pids)
-    with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info):
-        report["server"] = {"device": info.device, "dtype": info.dtype, "max_batch_size": info.max_batch_size}
-        report["rows"] += sweep("grpc", kinds, texts, concurrencies, quick, grpc_load, target, pids, device)
+    with systems.grpc_server(model_dir, logs, device=device, **server_settings(device)) as (target, pids, info, metrics):
+        report["server"] = {"device": info.device, "dtype": info.dtype, "engine": info.engine,
+                            "max_batch_size": info.max_batch_size}
+        probe = Probe(pids[0], metrics)
+        report["rows"] += sweep("grpc", kinds, texts, concurrencies, quick, grpc_load, target, pids, device, probe)
         with systems.bridge(target, logs) as (url, bridge_pids):
-            report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids, device)
+            report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids, device,
+                                    Probe(pids[0], metrics, bridge_pids))
+        with SentimentClient(target) as client:
+            report["server"]["batch_costs"] = [asdict(c) for c in client.model_info().batch_costs]
+    for engine in engines:  # each engine on its own, where auto did not already serve with it alone
+        if engine == info.engine:
+            continue
+        with systems.grpc_server(model_dir, logs, device=device, engine=engine, **server_settings(device)) as (
+                target, pids, engine_info, metrics):
+            report["rows"] += sweep(f"grpc {engine}", kinds[:1], texts, [1, 32], quick, grpc_load, target, pids, device,
+                                    Probe(pids[0], metrics))
     capacity = {system: (pick(report, system, kinds[0], 32) or pick(report, system, kinds[0], max(concurrencies)))["texts_per_s"]
                 for system in ("grpc", "bridge")}
     report["overload"] = overload(model_dir, texts[kinds[0]], device, logs, overload_seconds, capacity, overload_factor)
@@ -173,16 +222,26 @@ def ratios(report: dict) -> dict:
     out = {}
     for kind in report["raw"]:
         grpc32, bridge32, seed32 = (pick(report, s, kind, 32) for s in ("grpc", "bridge", "seed"))
-        grpc1 = pick(report, "grpc", kind, 1)
+        grpc1, grpc64 = pick(report, "grpc", kind, 1), pick(report, "grpc", kind, 64)
         raw = report["raw"][kind]
+        torch_raw = report.get("raw_engines", {}).get(kind, {}).get("torch")
         if grpc32:
-            out[f"{kind}: grpc / raw limit at C=32"] = round(grpc32["texts_per_s"] / raw["texts_per_s"], 2)
+            out[f"{kind}: grpc / raw limit of the engine served ({raw['engine']} {raw['dtype']}) at C=32"] = round(
+                grpc32["texts_per_s"] / raw["texts_per_s"], 2)
+        if grpc32 and grpc64:
+            out[f"{kind}: grpc at C=64 / C=32"] = round(grpc64["texts_per_s"] / grpc32["texts_per_s"], 2)
         if grpc32 and seed32:
             out[f"{kind}: grpc / seed at C=32"] = round(grpc32["texts_per_s"] / seed32["texts_per_s"], 2)
         if grpc32 and bridge32:
             out[f"{kind}: bridge / grpc at C=32"] = round(bridge32["texts_per_s"] / grpc32["texts_per_s"], 2)
         if grpc1:
-            out[f"{kind}: grpc p50 at C=1 / one bare forward pass"] = round(grpc1["p50_ms"] / raw["single_forward_p50_ms"], 2)
+            out[f"{kind}: grpc p50 at C=1 / one bare forward pass ({raw['engine']} {raw['dtype']})"] = round(
+                grpc1["p50_ms"] / raw["single_forward_p50_ms"], 2)
+            if torch_raw:
+                out[f"{kind}: grpc p50 at C=1 / one bare torch forward pass ({torch_raw['dtype']})"] = round(
+                    grpc1["p50_ms"] / torch_raw["single_forward_p50_ms"], 2)
+        if grpc32 and "request_path_cpu_ms_per_call" in grpc32:
+            out[f"{kind}: server CPU per call outside the forward pass at C=32 (ms)"] = grpc32["request_path_cpu_ms_per_call"]
     return out
 
 
@@ -195,18 +254,39 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
 
 
+def _cpu_cells(r: dict) -> str:
+    def fmt(key):
+        return f"{r[key]:.2f}" if r.get(key) is not None else ""
+    return " | ".join(fmt(k) for k in ("server_cpu_ms_per_call", "request_path_cpu_ms_per_call", "bridge_cpu_ms_per_call")) + \
+        f" | {r.get('avg_batch_size') or ''}"
+
+
 def markdown(report: dict) -> str:
+    server = report["server"]
     lines = [f"# Benchmark: {report['model']} on {report['device']}", "",
-             f"Machine: {report['machine']}. Server: dtype {report['server']['dtype']}, device {report['server']['device']}, "
-             f"max batch {report['server']['max_batch_size']}. Command: `{report['command']}`. Took {report['seconds']:.0f}s.", "",
-             "| system | texts | callers | texts/s | p50 ms | p95 ms | p99 ms | peak RSS MiB | errors |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Machine: {report['machine']}. Server: engine {server.get('engine', 'torch')}, dtype {server['dtype']}, "
+             f"device {server['device']}, max batch {server['max_batch_size']}. Command: `{report['command']}`. "
+             f"Took {report['seconds']:.0f}s.", "",
+             "CPU columns: milliseconds of CPU time per call, from /proc (utime + stime) before and after each point; "
+             "the server's split by thread into the forward pass (threads named `model`) and the request path "
+             "(the event loop and gRPC core's threads).", "",
+             "| system | texts | callers | texts/s | p50 ms | p95 ms | p99 ms | peak RSS MiB | errors | server CPU ms/call | "
+             "outside the forward pass | bridge CPU ms/call | avg batch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, raw in report["raw"].items():
-        lines.append(f"| raw model limit ({raw['dtype']}, batch {raw['best_batch_size']}) | {kind} | - | "
-                     f"{raw['texts_per_s']:.1f} | one text: {raw['single_forward_p50_ms']:.1f} | | | {raw['peak_rss_mb']:.0f} | |")
+        variants = [("auto", raw), *report.get("raw_engines", {}).get(kind, {}).items()]
+        for engine, r in variants:
+            lines.append(f"| raw model limit ({engine}: {r.get('engine', 'torch')} {r['dtype']}, batch {r['best_batch_size']}) | "
+                         f"{kind} | - | {r['texts_per_s']:.1f} | one text: {r['single_forward_p50_ms']:.1f} | | | "
+                         f"{r['peak_rss_mb']:.0f} | | | | | |")
     for r in report["rows"]:
         lines.append(f"| {r['system']} | {r['texts']} | {r['concurrency']} | {r['texts_per_s']} | {r['p50_ms']} | "
-                     f"{r['p95_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} | {r['errors'] or ''} |")
+                     f"{r['p95_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} | {r['errors'] or ''} | {_cpu_cells(r)} |")
+    if server.get("batch_costs"):
+        lines += ["", "Batch cost the server learned (seconds = fixed + per token x padded tokens + per token-width x "
+                  "padded tokens x width):", ""]
+        lines += [f"- {c['engine']}: {c['fixed_seconds'] * 1000:.2f} ms + {c['seconds_per_token'] * 1e6:.2f} us/token + "
+                  f"{c['seconds_per_token_width'] * 1e9:.2f} ns/token/width ({c['batches']} batches)" for c in server["batch_costs"]]
     lines += ["", "Ratios:", ""] + [f"- {k}: **{v}**" for k, v in report["ratios"].items()]
     factor = report.get("overload_factor", OVERLOAD_FACTOR)
     lines += ["", f"Overload ({factor:g}x, open loop: requests start at {factor:g}x the rate the system carried "
@@ -253,7 +333,7 @@ def plot(report: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["bert-base", "builtin"], help="bert-base, builtin, or model directories")
-    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32, 128])
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 16, 32, 64, 128])
     parser.add_argument("--kinds", nargs="+", default=["short", "medium"])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed reference")

@@ -30,16 +30,28 @@ def _cell(row: dict | None) -> str:
 def model_section(report: dict, kind: str = "short") -> list[str]:
     systems = [s for s in ("seed", "grpc", "bridge") if any(r["system"] == s for r in report["rows"])]
     names = {"seed": "seed (Flask, slow tokenizer, fp32, one text per request)", "grpc": "gRPC server", "bridge": "REST bridge"}
-    concurrencies = sorted({r["concurrency"] for r in report["rows"] if r["texts"] == kind})
+    concurrencies = sorted({r["concurrency"] for r in report["rows"] if r["texts"] == kind and r["system"] in systems})
     raw = report["raw"][kind]
+    server = report["server"]
+    engine = f"{server.get('engine', 'torch')} {server['dtype']}"
     lines = [f"**{TITLES.get(report['model'], report['model'])}** on {report['device']}, {kind} texts: texts/s and p99 latency "
-             f"(`{report['command']}`; {report['machine']}):", "",
-             "| callers | " + " | ".join(names[s] for s in systems) + " |", "|---" * (len(systems) + 1) + "|"]
+             f"(`{report['command']}`; {report['machine']}; server engine {engine}):", "",
+             "| callers | " + " | ".join(names[s] for s in systems) + " | server CPU per call (outside the forward pass), avg batch |",
+             "|---" * (len(systems) + 2) + "|"]
     for c in concurrencies:
-        lines.append(f"| {c} | " + " | ".join(_cell(pick(report, s, kind, c)) for s in systems) + " |")
-    lines += ["", f"Raw model limit (same process, no server, length-sorted batches): {raw['texts_per_s']:.1f} texts/s "
-                  f"(batch {raw['best_batch_size']}); one bare forward pass of one text: {raw['single_forward_p50_ms']:.1f} ms. "
-                  f"Server dtype: {report['server']['dtype']}.", ""]
+        grpc = pick(report, "grpc", kind, c) or {}
+        cpu = (f"{grpc['server_cpu_ms_per_call']:.2f} ms ({grpc['request_path_cpu_ms_per_call']:.2f} ms), {grpc['avg_batch_size']}"
+               if "server_cpu_ms_per_call" in grpc else "-")
+        lines.append(f"| {c} | " + " | ".join(_cell(pick(report, s, kind, c)) for s in systems) + f" | {cpu} |")
+    engine_rows = [r for r in report["rows"] if r["system"].startswith("grpc ") and r["texts"] == kind]
+    if engine_rows:
+        lines += ["", "Each engine on its own (gRPC server, " + kind + " texts): " + "; ".join(
+            f"{r['system'].removeprefix('grpc ')} at {r['concurrency']} caller{'s' if r['concurrency'] > 1 else ''} "
+            f"{r['texts_per_s']} /s, p50 {r['p50_ms']:.1f} ms" for r in engine_rows) + "."]
+    raws = [("auto", raw), *report.get("raw_engines", {}).get(kind, {}).items()]
+    lines += ["", "Raw model limit (same process, no server, length-sorted batches): " + "; ".join(
+        f"{name} ({r.get('engine', 'torch')} {r['dtype']}) {r['texts_per_s']:.1f} texts/s at batch {r['best_batch_size']}, "
+        f"one text {r['single_forward_p50_ms']:.1f} ms" for name, r in raws) + ".", ""]
     lines.append("Ratios: " + "; ".join(f"{k} **{v}**" for k, v in report["ratios"].items()) + ".")
     if report["overload"] and "offered_per_s" not in report["overload"][0]:  # runs before the open-loop overload
         lines += ["", "Overload (closed loop: 128 callers against a 32-text queue, refused callers back off 50 ms):", ""]

@@ -31,6 +31,42 @@ def peak_rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """A server process's CPU time so far, split by thread: (forward pass, request path). Threads named
+    "model" (the model thread and the engine pools it started) run the forward pass; the event loop,
+    gRPC core's threads and everything else are the request path."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    forward = other = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            if (task / "comm").read_text().strip() == "model":
+                forward += seconds
+            else:
+                other += seconds
+    return forward, other
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of whole processes (the bridge's gunicorn master and workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def metric(url: str, name: str) -> float:
+    """One sample of the server's Prometheus endpoint (0 when absent)."""
+    for line in requests.get(url, timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -76,20 +112,21 @@ def seed_service(model_dir: Path, vocab_file: Path, logs: Path):
 
 
 @contextlib.contextmanager
-def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = "auto", **settings):
+def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = "auto", engine: str = "auto",
+                **settings):
+    """The gRPC server; yields its target, pids, ModelInfo and metrics URL."""
     from clients import SentimentClient
 
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
     args = [sys.executable, "-m", "server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-            "--device", device, "--dtype", dtype, *flags]
-    args.append("--metrics-port=0")
+            "--device", device, "--dtype", dtype, "--engine", engine, f"--metrics-port={metrics_port}", *flags]
     with process(args, log=logs / f"server-{port}.log") as proc:
         target = f"127.0.0.1:{port}"
         with SentimentClient(target) as client:
             client.wait_until_serving(timeout=600)
             info = client.model_info()
-        yield target, [proc.pid], info
+        yield target, [proc.pid], info, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from sentiment.v1 import sentiment_pb2 as pb
 
@@ -49,6 +49,18 @@ class StreamResult:
 
 
 @dataclass(frozen=True)
+class BatchCost:
+    """What a batch costs on one engine, as the server learned it: fixed_seconds + seconds_per_token x padded
+    tokens + seconds_per_token_width x padded tokens x width."""
+
+    engine: str
+    fixed_seconds: float
+    seconds_per_token: float
+    seconds_per_token_width: float
+    batches: int
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     model_name: str
     model_source: str
@@ -64,6 +76,8 @@ class ModelInfo:
     max_batch_texts: int
     max_text_chars: int
     server_version: str
+    engine: str = ""
+    batch_costs: list[BatchCost] = field(default_factory=list)
 
     @classmethod
     def from_message(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -73,7 +87,10 @@ class ModelInfo:
             max_batch_size=m.batching.max_batch_size, max_batch_tokens=m.batching.max_batch_tokens,
             max_queue_size=m.batching.max_queue_size, max_queue_seconds=m.batching.max_queue_seconds,
             max_batch_texts=m.max_batch_texts,
-            max_text_chars=m.max_text_chars, server_version=m.server_version,
+            max_text_chars=m.max_text_chars, server_version=m.server_version, engine=m.engine,
+            batch_costs=[BatchCost(engine=c.engine, fixed_seconds=c.fixed_seconds, seconds_per_token=c.seconds_per_token,
+                                   seconds_per_token_width=c.seconds_per_token_width, batches=c.batches)
+                         for c in m.batching.costs],
         )
 
     def to_dict(self) -> dict:

@@ -64,7 +64,8 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
             ensure_built()
         log.info("serving the built-in model from %s", builtin_model_dir())
     return SequenceClassifier(settings.model_source(), device=settings.device, dtype=settings.dtype,
-                              max_tokens=settings.max_input_tokens)
+                              engine=settings.engine, max_tokens=settings.max_input_tokens,
+                              max_batch_size=settings.max_batch_size)
 
 
 async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
@@ -77,8 +78,8 @@ async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
     await set_serving(health_servicer, False)
     await server.start()
     metrics_port = metrics.serve(settings.metrics_host or settings.host, settings.metrics_port) if settings.metrics else None
-    log.info("listening on %s:%d (model %s, %s, %s); metrics on port %s", settings.host, port, classifier.source,
-             classifier.device_name, classifier.dtype_name, metrics_port)
+    log.info("listening on %s:%d (model %s, %s, %s %s); metrics on port %s", settings.host, port, classifier.source,
+             classifier.device_name, classifier.engine_name, classifier.dtype_name, metrics_port)
     await core.start()
     await set_serving(health_servicer, True)
     log.info("serving")

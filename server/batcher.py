@@ -1,11 +1,12 @@
 """Dynamic batching: one queue for every caller, one model worker, no fixed waiting window.
 
 Whenever the model is free the worker takes what is waiting: the oldest text first (so nothing
-starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts,
-``max_batch_tokens`` padded tokens, and ``max_padding_ratio`` padded tokens per real token (padding
-is work for nothing: on a 2-core CPU, bert-base ran 29 texts/s with mixed-length batches of 32 and 47
-with length-matched batches of 8). A lone request therefore runs at once, and under load batches
-fill up by themselves while the previous one runs. The model runs on a dedicated thread, off the
+starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts and
+``max_batch_tokens`` padded tokens, stopping where the batch gets the most real tokens done per
+second by the cost it has learned for the engine (``server.batch_cost``): padding is real work for
+bert-base on a CPU (29 texts/s with mixed-length batches of 32, 47 with length-matched batches of 8)
+and nearly free for a small model whose pass is mostly fixed cost. A lone request therefore runs at
+once, and under load batches fill up by themselves while the previous one runs. The model runs on a dedicated thread, off the
 event loop. Calls whose caller has gone (cancelled, or past its deadline) are dropped before they
 reach the model.
 
@@ -20,6 +21,8 @@ two cores and a full second for bert-base.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -28,18 +31,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from server.batch_cost import PRIOR, BatchCost, CostEstimate, best_prefix
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
 from server.model import Encoding
 
 log = logging.getLogger(__name__)
 
 
+MODEL_THREAD_NAME = "model"
+
+
+def _name_os_thread() -> None:
+    """Give the model thread its name at the OS level too (``top -H``, /proc/<pid>/task/*/comm). The
+    engines' own pools (OpenMP, ONNX Runtime) are started from this thread and inherit it, so a
+    process's CPU time splits into the forward pass ("model") and the request path (everything else)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(15, MODEL_THREAD_NAME.encode(), 0, 0, 0)  # PR_SET_NAME
+
+
 def model_thread() -> ThreadPoolExecutor:
-    """The one thread on which a server process runs torch. torch's OpenMP thread pool belongs to the
-    first thread that runs an op, and ops from any other thread run markedly slower (measured here: a
-    one-text MiniLM forward pass 11 ms on the pool's own thread, 14-20 ms from another). So the server
+    """The one thread on which a server process runs the model. torch's OpenMP thread pool belongs to
+    the first thread that runs an op, and ops from any other thread run markedly slower (measured here:
+    a one-text MiniLM forward pass 11 ms on the pool's own thread, 14-20 ms from another). So the server
     loads, times, warms up and runs the model all on this thread."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD_NAME, initializer=_name_os_thread)
 
 # How many queued texts the worker looks at when choosing length neighbours for the oldest one.
 LOOKAHEAD_BATCHES = 4
@@ -87,10 +102,13 @@ class _Item:
 
 class DynamicBatcher:
     def __init__(self, run_batch: Callable[[list[Encoding]], np.ndarray], *, max_batch_size: int,
-                 max_batch_tokens: int, max_queue_size: int, max_padding_ratio: float = 1.1,
+                 max_batch_tokens: int, max_queue_size: int, max_padding_ratio: float | None = None,
                  max_queue_seconds: float | None = None,
                  on_batch: Callable[[int, int, list[float], float], None] | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, engine_key: Callable[[int], str] = lambda size: "model",
+                 cost: CostEstimate | None = None):
+        """``engine_key(batch size)`` names the engine that runs a batch of that size (costs are learned
+        per engine); ``cost``: given costs for every engine instead of learned ones (tests)."""
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
@@ -98,6 +116,9 @@ class DynamicBatcher:
         self.max_padding_ratio = max_padding_ratio
         self.max_queue_seconds = max_queue_seconds or None  # 0 or None: no time bound
         self.rate = TokenRate()
+        self._engine_key = engine_key
+        self._given_cost = BatchCost(given=cost) if cost else None
+        self.costs: dict[str, BatchCost] = {}
         self._queued_tokens = 0  # real tokens of the texts in the queue
         self._running_tokens = 0  # padded tokens of the batch on the model now
         self._running_since = 0.0
@@ -123,6 +144,28 @@ class DynamicBatcher:
         if running:
             running = max(0.0, running - (asyncio.get_running_loop().time() - self._running_since))
         return self.rate.seconds_for(self._queued_tokens) + running
+
+    def cost_for(self, batch_size: int) -> BatchCost:
+        if self._given_cost is not None:
+            return self._given_cost
+        key = self._engine_key(batch_size)
+        if key not in self.costs:
+            self.costs[key] = BatchCost()
+        return self.costs[key]
+
+    def estimated_seconds(self, batch_size: int, padded_tokens: int, width: int) -> float:
+        """What a batch of this shape is expected to take on its engine (the prior before any data)."""
+        # an engine with no batches yet borrows another's estimate: the rates compared must share units
+        estimate = self.cost_for(batch_size).estimate() or next(iter(self.cost_estimates().values()), PRIOR)
+        return estimate.seconds(padded_tokens, width)
+
+    def observe_cost(self, batch_size: int, width: int, seconds: float) -> None:
+        """Learn from a batch run outside the queue (the warm-up), as from one run by the worker."""
+        self.cost_for(batch_size).observe(batch_size * width, width, seconds)
+
+    def cost_estimates(self) -> dict[str, CostEstimate]:
+        """The learned cost of each engine that has run a batch."""
+        return {key: est for key, cost in self.costs.items() if (est := cost.estimate()) is not None}
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
@@ -157,6 +200,8 @@ class DynamicBatcher:
         self._idle.clear()
         self._wakeup.set()
         try:
+            if len(items) == 1:  # the common case: no gathering future to build
+                return [await items[0].future]
             return list(await asyncio.gather(*(item.future for item in items)))
         except BaseException:
             for item in items:  # the caller has gone: whatever is still queued will be skipped
@@ -181,16 +226,13 @@ class DynamicBatcher:
         oldest = live[0]
         window = list(live)[1 : self.max_batch_size * LOOKAHEAD_BATCHES]
         window.sort(key=lambda item: abs(item.encoding.num_tokens - oldest.encoding.num_tokens))
-        batch, longest, real = [oldest], oldest.encoding.num_tokens, oldest.encoding.num_tokens
-        for item in window:
-            if len(batch) >= self.max_batch_size:
-                break
-            width = max(longest, item.encoding.num_tokens)
-            padded = width * (len(batch) + 1)
-            if padded > self.max_batch_tokens or padded > self.max_padding_ratio * (real + item.encoding.num_tokens):
-                continue  # over the token budget, or too much padding: it waits for a batch of its own length
-            batch.append(item)
-            longest, real = width, real + item.encoding.num_tokens
+        candidates = [oldest, *window]
+        picked = best_prefix([item.encoding.num_tokens for item in candidates], self.estimated_seconds,
+                             max_batch_size=self.max_batch_size, max_batch_tokens=self.max_batch_tokens,
+                             max_padding_ratio=self.max_padding_ratio)
+        batch = [candidates[i] for i in picked]
+        longest = max(item.encoding.num_tokens for item in batch)
+        real = sum(item.encoding.num_tokens for item in batch)
         taken = {id(item) for item in batch}
         self._queue = deque(item for item in live if id(item) not in taken)
         self._queued_tokens -= real
@@ -223,6 +265,7 @@ class DynamicBatcher:
             elapsed = loop.time() - started
             if backlog:
                 self.rate.observe(padded, elapsed)
+            self.cost_for(len(batch)).observe(padded, padded // len(batch), elapsed)
             self.stats.batches += 1
             self.stats.texts += len(batch)
             self.stats.padded_tokens += padded

@@ -9,10 +9,15 @@ from pathlib import Path
 RECIPE_VERSION = "v2"
 
 
+def cache_root() -> Path:
+    """``$SENTIMENT_MODEL_CACHE``, or ``sentiment-service`` under ``$XDG_CACHE_HOME`` (``~/.cache``): built
+    models under ``models/``, exported engines under ``engines/``."""
+    root = os.environ.get("SENTIMENT_MODEL_CACHE")
+    return Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment-service"
+
+
 def builtin_model_dir() -> Path:
-    """``$SENTIMENT_MODEL_CACHE`` or ``~/.cache/sentiment-service``, then ``models/builtin-<recipe>``."""
-    root = os.environ.get("SENTIMENT_MODEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment-service"
-    return Path(root) / "models" / f"builtin-{RECIPE_VERSION}"
+    return cache_root() / "models" / f"builtin-{RECIPE_VERSION}"
 
 
 def is_built(path: Path | None = None) -> bool:

@@ -10,12 +10,14 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from server import __version__
+from server.batch_cost import CostEstimate
 from server.batcher import DynamicBatcher
+from server.engines import describe
 from server.errors import InvalidInput, NotReady
 from server.metrics import ServerMetrics
 from server.model import Encoding, SequenceClassifier
@@ -57,6 +59,8 @@ class ModelInfo:
     max_queue_seconds: float
     max_batch_texts: int
     max_text_chars: int
+    engine: str = ""
+    batch_costs: dict[str, CostEstimate] = field(default_factory=dict)
     server_version: str = __version__
 
 
@@ -87,10 +91,12 @@ class InferenceCore:
             max_queue_seconds=self.settings.max_queue_seconds,
             on_batch=self.metrics.observe_batch if self.metrics else None,
             executor=self.executor,
+            engine_key=self.engine_key,
         )
         if self.metrics:
             batcher = self.batcher
             self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
+            self.metrics.watch_batch_costs(batcher.cost_estimates)
             info = self.model_info()
             self.metrics.model_info.info({"model": info.model_name, "source": info.model_source, "dtype": info.dtype,
                                           "device": info.device, "version": info.server_version,
@@ -98,18 +104,32 @@ class InferenceCore:
         self.batcher.start()
         if self.settings.warmup:
             started = time.perf_counter()
-            await self.batcher.run_in_worker(self._warm_up)
-            log.info("warm-up done in %.1fs", time.perf_counter() - started)
+            for size, width, seconds in await self.batcher.run_in_worker(self._warm_up):
+                self.batcher.observe_cost(size, width, seconds)
+            log.info("warm-up done in %.1fs; batch cost: %s", time.perf_counter() - started, "; ".join(
+                f"{key}: {est.fixed_seconds * 1000:.2f} ms + {est.seconds_per_token * 1e6:.2f} us/token"
+                f" + {est.seconds_per_token_width * 1e9:.2f} ns/token/width"
+                for key, est in self.batcher.cost_estimates().items()))
         self.ready = True
 
-    def _warm_up(self) -> None:
-        """A few batches of each length bucket, so the first callers never pay for lazy initialisation."""
+    def engine_key(self, batch_size: int) -> str:
+        """The engine that runs a batch of this size, by name: the batcher learns a cost for each."""
+        return describe(self.classifier.engine_for(batch_size))
+
+    def _warm_up(self) -> list[tuple[int, int, float]]:
+        """Two batches of each shape, so the first callers never pay for lazy initialisation; the second
+        one's time seeds the batcher's cost estimate. Returns (texts, width, seconds)."""
         tokens = self.classifier.encode(["warm up"])[0].input_ids
+        timings = []
         for length in (n for n in WARMUP_LENGTHS if n <= self.classifier.max_tokens):
             encoding = Encoding(tokens[:1] + tokens[1:2] * (length - 2) + tokens[-1:], truncated=False)
             for size in sorted({1, min(8, self.settings.max_batch_size), self.settings.max_batch_size}):
                 if size * length <= self.settings.max_batch_tokens:
                     self.classifier.forward([encoding] * size)
+                    started = time.perf_counter()
+                    self.classifier.forward([encoding] * size)
+                    timings.append((size, length, time.perf_counter() - started))
+        return timings
 
     async def stop(self) -> None:
         """Refuse new work and finish what is queued."""
@@ -168,4 +188,5 @@ class InferenceCore:
             max_batch_size=s.max_batch_size, max_batch_tokens=s.max_batch_tokens, max_queue_size=s.max_queue_size,
             max_queue_seconds=s.max_queue_seconds or 0.0,
             max_batch_texts=s.max_batch_texts, max_text_chars=s.max_text_chars,
+            engine=c.engine_name, batch_costs=self.batcher.cost_estimates() if self.batcher else {},
         )

@@ -99,10 +99,15 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
         return pb.ModelInfo(
             model_name=info.model_name, model_source=info.model_source, weights_sha256=info.weights_sha256,
             labels=info.labels, max_input_tokens=info.max_input_tokens, device=info.device, dtype=info.dtype,
-            batching=pb.BatchingInfo(max_batch_size=info.max_batch_size, max_batch_tokens=info.max_batch_tokens,
-                                     max_queue_size=info.max_queue_size, max_queue_seconds=info.max_queue_seconds),
+            batching=pb.BatchingInfo(
+                max_batch_size=info.max_batch_size, max_batch_tokens=info.max_batch_tokens,
+                max_queue_size=info.max_queue_size, max_queue_seconds=info.max_queue_seconds,
+                costs=[pb.BatchCost(engine=name, fixed_seconds=c.fixed_seconds, seconds_per_token=c.seconds_per_token,
+                                    seconds_per_token_width=c.seconds_per_token_width, batches=c.batches)
+                       for name, c in info.batch_costs.items()],
+            ),
             server_version=info.server_version, max_batch_texts=info.max_batch_texts,
-            max_text_chars=info.max_text_chars,
+            max_text_chars=info.max_text_chars, engine=info.engine,
         )
 
     async def PredictStream(self, request_iterator, context):

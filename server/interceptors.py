@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -10,7 +11,7 @@ import grpc
 from opentelemetry import trace
 
 from server.metrics import ServerMetrics
-from server.tracing import incoming_context, tracer
+from server.tracing import incoming_context, tracer, tracing_enabled
 
 log = logging.getLogger("sentiment.access")
 
@@ -28,31 +29,48 @@ def _code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     """Takes ``x-request-id`` from the call (or makes one), sends it back in the initial metadata,
-    counts the call by method and final status code, times it, and logs one JSON line."""
+    counts the call by method and final status code, times it, and logs one JSON line.
+
+    It runs on every call, so it keeps to the cheap path: the metric children are looked up once per
+    (method, code), and no trace context is read and no span started while tracing is off."""
 
     def __init__(self, metrics: ServerMetrics):
         self.metrics = metrics
+        self._counters: dict[tuple[str, str], object] = {}
+        self._timers: dict[str, object] = {}
+
+    def _count(self, method: str, code: str, seconds: float) -> None:
+        counter = self._counters.get((method, code))
+        if counter is None:
+            counter = self._counters[method, code] = self.metrics.requests.labels(method, code)
+        timer = self._timers.get(method)
+        if timer is None:
+            timer = self._timers[method] = self.metrics.request_seconds.labels(method)
+        counter.inc()
+        timer.observe(seconds)
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None or details.method.startswith("/grpc.health.v1.Health/"):
             return handler
         method = details.method.rsplit("/", 1)[-1]
-        request_id = dict(details.invocation_metadata or ()).get(REQUEST_ID) or uuid.uuid4().hex
-        parent = incoming_context(details.invocation_metadata)
+        request_id = next((v for k, v in details.invocation_metadata or () if k == REQUEST_ID), None) or uuid.uuid4().hex
 
-        def start_span():
-            span = tracer().start_span(details.method.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER,
+        def span():
+            if not tracing_enabled():
+                return contextlib.nullcontext()
+            span = tracer().start_span(details.method.lstrip("/"), context=incoming_context(details.invocation_metadata),
+                                       kind=trace.SpanKind.SERVER,
                                        attributes={"rpc.system": "grpc", "rpc.method": method, "request_id": request_id})
             return trace.use_span(span, end_on_exit=True)
 
         def finish(context, started: float, error: BaseException | None) -> None:
             code = _code_name(context, error)
             seconds = time.perf_counter() - started
-            self.metrics.requests.labels(method, code).inc()
-            self.metrics.request_seconds.labels(method).observe(seconds)
-            log.info("%s %s", method, code, extra={"request_id": request_id, "method": method, "code": code,
-                                                   "duration_ms": round(seconds * 1000, 2)})
+            self._count(method, code, seconds)
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s %s", method, code, extra={"request_id": request_id, "method": method, "code": code,
+                                                       "duration_ms": round(seconds * 1000, 2)})
 
         if handler.unary_unary:
             inner = handler.unary_unary
@@ -61,7 +79,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 started, error = time.perf_counter(), None
                 await context.send_initial_metadata(((REQUEST_ID, request_id),))
                 try:
-                    with start_span():
+                    with span():
                         return await inner(request, context)
                 except BaseException as exc:
                     error = exc
@@ -77,7 +95,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 started, error = time.perf_counter(), None
                 await context.send_initial_metadata(((REQUEST_ID, request_id),))
                 try:
-                    with start_span():
+                    with span():
                         async for response in inner_stream(request_iterator, context):
                             yield response
                 except BaseException as exc:

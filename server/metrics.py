@@ -5,7 +5,11 @@ per second is ``rate(sentiment_texts_processed_total[1m])``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -39,6 +43,10 @@ class ServerMetrics:
         for wait in waits:
             self.queue_wait_seconds.observe(wait)
 
+    def watch_batch_costs(self, estimates: Callable[[], dict]) -> None:
+        """Export the batcher's learned cost per engine, read at scrape time."""
+        self.registry.register(_BatchCostCollector(estimates))
+
     def serve(self, host: str, port: int) -> int:
         """Expose /metrics over HTTP; returns the bound port."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
@@ -50,3 +58,22 @@ class ServerMetrics:
         if server:
             server.shutdown()
             server.server_close()
+
+
+class _BatchCostCollector(Collector):
+    TERMS = (("fixed", "fixed_seconds"), ("per_token", "seconds_per_token"),
+             ("per_token_width", "seconds_per_token_width"))
+
+    def __init__(self, estimates: Callable[[], dict]):
+        self.estimates = estimates
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "sentiment_batch_cost_seconds",
+            "Learned cost of a batch per engine: seconds = fixed + per_token x padded tokens"
+            " + per_token_width x padded tokens x width",
+            labels=["engine", "term"])
+        for engine, estimate in self.estimates().items():
+            for term, attribute in self.TERMS:
+                family.add_metric([engine, term], getattr(estimate, attribute))
+        yield family

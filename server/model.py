@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +12,11 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from server.builtin_model import cache_root
+from server.engines import describe
+from server.engines.select import engine_for, select_engine
 from server.errors import InvalidInput, ModelLoadError
-from server.hardware import dtype_candidates, device_name, dtype_name, resolve_device
+from server.hardware import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -53,47 +55,14 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantization of the Linear layers (weights int8, activations quantized per batch)."""
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-
-@torch.inference_mode()
-def _seconds_per_batch(model: torch.nn.Module, device: torch.device, repeats: int = 3) -> float:
-    token = min(1000, model.config.vocab_size - 1)
-    ids = torch.full((8, min(64, model.config.max_position_embeddings)), token, dtype=torch.long, device=device)
-    mask = torch.ones_like(ids)
-    model(input_ids=ids, attention_mask=mask)  # warm-up
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model(input_ids=ids, attention_mask=mask)
-        timings.append(time.perf_counter() - started)
-    return min(timings)
-
-
-def fastest_variant(model: torch.nn.Module, device: torch.device, dtypes: list[torch.dtype]):
-    """The model at the first of ``dtypes`` or, given several, at whichever runs a batch fastest here."""
-    if len(dtypes) == 1:
-        return model.to(device=device, dtype=dtypes[0]), dtypes[0]
-    timed = {}
-    for dtype in dtypes:
-        variant = copy.deepcopy(model).to(device=device, dtype=dtype)
-        timed[dtype] = (_seconds_per_batch(variant, device), variant)
-    best = min(timed, key=lambda d: timed[d][0])
-    log.info("dtype auto: %s", ", ".join(f"{dtype_name(d)} {t * 1000:.1f} ms/batch" for d, (t, _) in timed.items()))
-    return timed[best][1], best
-
-
 class SequenceClassifier:
     """A tokenizer and a model in eval mode, with the device and dtype they run at."""
 
-    def __init__(self, source: str, *, device: str = "auto", dtype: str = "auto", max_tokens: int | None = None):
+    def __init__(self, source: str, *, device: str = "auto", dtype: str = "auto", engine: str = "torch",
+                 max_tokens: int | None = None, max_batch_size: int = 32):
         _check_safe_weights(source)
         self.source = source
         self.device = resolve_device(device)
-        if dtype == "int8" and self.device.type != "cpu":
-            raise ModelLoadError("--dtype int8 (dynamic quantization) runs on the CPU only")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
             model = AutoModelForSequenceClassification.from_pretrained(
@@ -105,29 +74,47 @@ class SequenceClassifier:
             raise ModelLoadError(f"{source!r} has no fast (Rust) tokenizer")
         self.weights_sha256 = weights_sha256(model)
         model.eval()
-        if dtype == "int8":
-            self.model, self.dtype = quantize_int8(model), "int8"
-        else:
-            self.model, self.dtype = fastest_variant(model, self.device, dtype_candidates(dtype, self.device))
         config = model.config
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
         limit = min(self.tokenizer.model_max_length, config.max_position_embeddings)
         self.max_tokens = min(limit, max_tokens) if max_tokens else limit
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.name = getattr(config, "_name_or_path", None) or source
+        # the Rust tokenizer itself, without transformers' per-call Python layer (the request path's
+        # biggest cost after the transport); cut and padded by us, so neither is set on it
+        self._fast_tokenizer = copy.deepcopy(self.tokenizer.backend_tokenizer)
+        self._fast_tokenizer.no_truncation()
+        self._fast_tokenizer.no_padding()
+        self.engine = select_engine(
+            requested=engine, model=model, source=source, weights_sha256=self.weights_sha256, device=self.device,
+            dtype=dtype, cache_dir=cache_root() / "engines", threads=torch.get_num_threads(),
+            timing_token=min(1000, config.vocab_size - 1), max_batch_size=max_batch_size,
+        )
+        # the torch module (explanations and offline tools use it whichever engine serves)
+        self.model = getattr(self.engine, "model", model)
+        log.info("engine: %s", self.engine.describe() if hasattr(self.engine, "describe") else describe(self.engine))
 
     @property
     def device_name(self) -> str:
-        return device_name(self.device)
+        return self.engine.device
 
     @property
     def dtype_name(self) -> str:
-        return self.dtype if isinstance(self.dtype, str) else dtype_name(self.dtype)
+        return self.engine.dtype
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    def engine_for(self, batch_size: int):
+        """The engine that runs a batch of this many texts (one, unless auto routed by batch size)."""
+        return engine_for(self.engine, batch_size)
 
     def encode(self, texts: list[str], *, truncate: bool = True) -> list[Encoding]:
         """Tokenize in one call; cut texts over the limit (keeping the closing special token) or refuse them."""
         encodings = []
-        for index, ids in enumerate(self.tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]):
+        for index, encoded in enumerate(self._fast_tokenizer.encode_batch(list(texts), add_special_tokens=True)):
+            ids = encoded.ids
             too_long = len(ids) > self.max_tokens
             if too_long and not truncate:
                 raise InvalidInput(
@@ -140,19 +127,15 @@ class SequenceClassifier:
             encodings.append(Encoding(input_ids=ids, truncated=too_long))
         return encodings
 
-    @torch.inference_mode()
     def forward(self, encodings: list[Encoding]) -> np.ndarray:
         """Logits (float32, shape [len(encodings), num_labels]) for a padded batch."""
         width = max(e.num_tokens for e in encodings)
-        input_ids = torch.full((len(encodings), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        input_ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int64)
+        attention_mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
-            input_ids[row, : encoding.num_tokens] = torch.tensor(encoding.input_ids)
+            input_ids[row, : encoding.num_tokens] = encoding.input_ids
             attention_mask[row, : encoding.num_tokens] = 1
-        logits = self.model(
-            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-        ).logits
-        return logits.float().cpu().numpy()
+        return self.engine.run(input_ids, attention_mask)
 
     def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Offline helper (evaluation, benchmarks): logits for many texts, batched by sorted length."""

@@ -32,6 +32,11 @@ def configure_tracing(mode: str, service_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+def tracing_enabled() -> bool:
+    """True once a tracer provider is set (by ``configure_tracing`` or by the embedding application)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 

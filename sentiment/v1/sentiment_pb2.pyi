@@ -109,19 +109,35 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BatchingInfo(_message.Message):
-    __slots__ = ("max_batch_size", "max_batch_tokens", "max_queue_size", "max_queue_seconds")
+    __slots__ = ("max_batch_size", "max_batch_tokens", "max_queue_size", "max_queue_seconds", "costs")
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COSTS_FIELD_NUMBER: _ClassVar[int]
     max_batch_size: int
     max_batch_tokens: int
     max_queue_size: int
     max_queue_seconds: float
-    def __init__(self, max_batch_size: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., max_queue_seconds: _Optional[float] = ...) -> None: ...
+    costs: _containers.RepeatedCompositeFieldContainer[BatchCost]
+    def __init__(self, max_batch_size: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., max_queue_seconds: _Optional[float] = ..., costs: _Optional[_Iterable[_Union[BatchCost, _Mapping]]] = ...) -> None: ...
+
+class BatchCost(_message.Message):
+    __slots__ = ("engine", "fixed_seconds", "seconds_per_token", "batches", "seconds_per_token_width")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    FIXED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_TOKEN_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    fixed_seconds: float
+    seconds_per_token: float
+    batches: int
+    seconds_per_token_width: float
+    def __init__(self, engine: _Optional[str] = ..., fixed_seconds: _Optional[float] = ..., seconds_per_token: _Optional[float] = ..., batches: _Optional[int] = ..., seconds_per_token_width: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars")
+    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +149,7 @@ class ModelInfo(_message.Message):
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_TEXTS_FIELD_NUMBER: _ClassVar[int]
     MAX_TEXT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_source: str
     weights_sha256: str
@@ -144,4 +161,5 @@ class ModelInfo(_message.Message):
     server_version: str
     max_batch_texts: int
     max_text_chars: int
-    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ...) -> None: ...
+    engine: str
+    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,164 @@
+"""The ONNX Runtime engine (CPU): the checkpoint exported once, fused by ONNX Runtime's transformer
+optimizer, optionally quantized to int8, and cached so that a restart loads in seconds.
+
+Export runs the model with eager attention: the optimizer recognises BERT's attention, LayerNorm and
+GELU subgraphs only in that shape (an SDPA export is left unfused). The cache key covers the weights
+hash, the architecture, the variant and the library versions, so new weights or a new onnxruntime
+rebuild the file instead of loading a stale one. Models the export or the optimizer cannot handle
+raise ``EngineUnavailable``; the caller logs one line and falls back to torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+# model types the transformer optimizer knows by name (onnxruntime.transformers.optimizer.MODEL_TYPES)
+OPTIMIZER_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert",
+                         "camembert": "bert", "electra": "bert", "mpnet": "bert", "deberta-v2": "bert",
+                         "albert": "bert"}
+
+
+class EngineUnavailable(RuntimeError):
+    """This engine cannot run this model here (library missing, export or optimisation failed)."""
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "opset": str(OPSET)}
+
+
+def cache_key(weights_sha256: str, config: dict, variant: str) -> str:
+    """Weights, architecture, variant and library versions: a change in any of them is a new file."""
+    payload = json.dumps({"weights": weights_sha256, "config": config, "variant": variant, **_versions()},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _export(model_source: str, path: Path) -> None:
+    """torch -> ONNX with dynamic batch and sequence axes, eager attention, fp32."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_source, use_safetensors=True, trust_remote_code=False, attn_implementation="eager",
+        torch_dtype=torch.float32,
+    ).eval()
+    model.config.return_dict = False
+    ids = torch.ones((2, 16), dtype=torch.long)
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        torch.onnx.export(
+            model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                          "logits": {0: "batch"}},
+            opset_version=OPSET, do_constant_folding=True, dynamo=False,
+        )
+
+
+def _optimize(source: Path, target: Path, config) -> dict[str, int]:
+    """Fuse attention, LayerNorm, GELU and embeddings; returns the fused operator counts."""
+    from onnxruntime.transformers import optimizer
+
+    model_type = OPTIMIZER_MODEL_TYPES.get(getattr(config, "model_type", ""), "bert")
+    optimized = optimizer.optimize_model(
+        str(source), model_type=model_type, num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
+        opt_level=1, use_gpu=False,
+    )
+    optimized.save_model_to_file(str(target))
+    return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+
+
+def _quantize(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # the fused operators (Attention, SkipLayerNormalization) are not in ONNX's shape inference: their
+    # outputs are float32, which the quantizer has to be told
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def build(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path) -> Path:
+    """The cached ONNX file for this model and variant ("float32" or "int8"), built when missing."""
+    key = cache_key(weights_sha256, config.to_dict(), variant)
+    target = cache_dir / key / "model.onnx"
+    if target.is_file():
+        log.info("onnxruntime %s: cached engine %s", variant, target)
+        return target
+    started = time.perf_counter()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir))
+    try:
+        _export(model_source, work / "exported.onnx")
+        fused = _optimize(work / "exported.onnx", work / "optimized.onnx", config)
+        if variant == "int8":
+            _quantize(work / "optimized.onnx", work / "model.onnx")
+        else:
+            (work / "optimized.onnx").rename(work / "model.onnx")
+        for name in ("exported.onnx", "optimized.onnx"):
+            (work / name).unlink(missing_ok=True)
+        (work / "engine.json").write_text(json.dumps({"variant": variant, "fused": fused, **_versions()}, indent=2))
+        try:
+            os.rename(work, cache_dir / key)  # atomic: a concurrent builder either wins or finds it built
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+    except Exception:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("onnxruntime %s: exported and optimised in %.1fs (fused: %s) -> %s", variant,
+             time.perf_counter() - started, fused, target)
+    return target
+
+
+class OnnxRuntimeEngine:
+    name = "onnxruntime"
+    device = "cpu"
+
+    def __init__(self, path: Path, dtype: str, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle pool threads sleep instead of spinning: between batches the cores belong to the
+        # event loop and to the callers on the same machine
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.dtype = dtype
+        self.path = path
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return logits.astype(np.float32, copy=False)
+
+
+def load(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path, threads: int) -> OnnxRuntimeEngine:
+    """Build (or find in the cache) and open the engine; ``EngineUnavailable`` when it cannot be had."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise EngineUnavailable(f"onnxruntime is not installed ({exc})") from exc
+    try:
+        path = build(model_source, weights_sha256, config, variant, cache_dir)
+        return OnnxRuntimeEngine(path, variant, threads)
+    except Exception as exc:  # export and optimisation fail in many library-specific ways
+        raise EngineUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc

@@ -1,0 +1,29 @@
+"""The PyTorch engine: any sequence classifier, on the CPU or CUDA, at fp32, bf16, fp16 or int8."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from server.hardware import device_name, dtype_name
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the Linear layers (weights int8, activations quantized per batch)."""
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | str):
+        self.model = model
+        self.torch_device = device
+        self.dtype = dtype if isinstance(dtype, str) else dtype_name(dtype)
+        self.device = device_name(device)
+
+    @torch.inference_mode()
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        ids = torch.from_numpy(input_ids).to(self.torch_device, non_blocking=True)
+        mask = torch.from_numpy(attention_mask).to(self.torch_device, non_blocking=True)
+        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
