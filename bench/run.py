@@ -199,6 +199,15 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
                                     Probe(pids[0], metrics, bridge_pids))
         with SentimentClient(target) as client:
             report["server"]["batch_costs"] = [asdict(c) for c in client.model_info().batch_costs]
+    with systems.transport_floor(logs) as (target, pids):
+        kind = kinds[0]
+        asyncio.run(grpc_load(target, texts[kind], 4, 16))
+        before = systems.process_cpu_seconds(pids)
+        result = asyncio.run(grpc_load(target, texts[kind], 32, count_for(32, quick, device)))
+        report["rows"].append(row("transport floor", kind, result, systems.peak_rss_mb(pids), {
+            "server_cpu_ms_per_call": round((systems.process_cpu_seconds(pids) - before) * 1000 / result.sent, 3)}))
+        print(f"  transport floor (bare grpc.aio, constant answer) C=32 {result.throughput:.1f} /s, "
+              f"{report['rows'][-1]['server_cpu_ms_per_call']:.2f} ms CPU/call", flush=True)
     for engine in engines:  # each engine on its own, where auto did not already serve with it alone
         if engine == info.engine:
             continue
@@ -242,6 +251,10 @@ def ratios(report: dict) -> dict:
                     grpc1["p50_ms"] / torch_raw["single_forward_p50_ms"], 2)
         if grpc32 and "request_path_cpu_ms_per_call" in grpc32:
             out[f"{kind}: server CPU per call outside the forward pass at C=32 (ms)"] = grpc32["request_path_cpu_ms_per_call"]
+            floor = pick(report, "transport floor", kind, 32)
+            if floor:
+                out[f"{kind}: of which above the transport floor (ms)"] = round(
+                    grpc32["request_path_cpu_ms_per_call"] - floor["server_cpu_ms_per_call"], 3)
     return out
 
 

@@ -48,6 +48,10 @@ def model_section(report: dict, kind: str = "short") -> list[str]:
         lines += ["", "Each engine on its own (gRPC server, " + kind + " texts): " + "; ".join(
             f"{r['system'].removeprefix('grpc ')} at {r['concurrency']} caller{'s' if r['concurrency'] > 1 else ''} "
             f"{r['texts_per_s']} /s, p50 {r['p50_ms']:.1f} ms" for r in engine_rows) + "."]
+    floor = pick(report, "transport floor", kind, 32)
+    if floor:
+        lines += ["", f"Transport floor (a bare grpc.aio server answering a constant, 32 callers): {floor['texts_per_s']} /s, "
+                      f"{floor['server_cpu_ms_per_call']:.2f} ms of server CPU per call."]
     raws = [("auto", raw), *report.get("raw_engines", {}).get(kind, {}).items()]
     lines += ["", "Raw model limit (same process, no server, length-sorted batches): " + "; ".join(
         f"{name} ({r.get('engine', 'torch')} {r['dtype']}) {r['texts_per_s']:.1f} texts/s at batch {r['best_batch_size']}, "

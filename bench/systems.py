@@ -130,6 +130,19 @@ def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = 
 
 
 @contextlib.contextmanager
+def transport_floor(logs: Path):
+    """bench.floor_server: what a bare grpc.aio server costs per call."""
+    import grpc
+
+    port = free_port()
+    with process([sys.executable, "-m", "bench.floor_server", "--port", str(port)], log=logs / "floor.log") as proc:
+        target = f"127.0.0.1:{port}"
+        with grpc.insecure_channel(target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+        yield target, [proc.pid]
+
+
+@contextlib.contextmanager
 def bridge(backend: str, logs: Path, workers: int = 1):
     """The bridge with its default threads and concurrency limit; one worker (the machine has two cores)."""
     port = free_port()

@@ -55,7 +55,9 @@ def rich_status(error: ServiceError) -> status_pb2.Status:
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError):
-    await context.abort_with_status(rpc_status.to_status(rich_status(error)))
+    """End the call with the error's status and details, keeping the trailers already set (the request id)."""
+    status = rpc_status.to_status(rich_status(error))
+    await context.abort(status.code, status.details, tuple(context.trailing_metadata() or ()) + tuple(status.trailing_metadata))
 
 
 def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:

@@ -21,9 +21,19 @@ def test_quick_benchmark_reports_every_system_and_writes_table_and_plot(tiny_mod
           "--overload-seconds", "2", "--overload-factor", "8", "--out", str(tmp_path)])
     stem = tmp_path / f"{tiny_model_dir.name}-cpu"
     report = json.loads(stem.with_suffix(".json").read_text())
-    assert {r["system"] for r in report["rows"]} == {"seed", "grpc", "bridge"}
+    served = report["server"]["engine"]  # what auto chose: one engine, or both routed by batch size
+    alone = {f"grpc {engine}" for engine in ("torch", "onnxruntime") if engine != served}
+    assert {r["system"] for r in report["rows"]} == {"seed", "grpc", "bridge", "transport floor"} | alone
     assert all(r["ok"] == r["requests"] for r in report["rows"]), report["rows"]
     assert report["raw"]["short"]["texts_per_s"] > 0
+    assert set(report["raw_engines"]["short"]) == {"torch", "onnxruntime"}
+    for r in report["rows"]:
+        if r["system"].startswith("grpc") or r["system"] == "bridge":  # CPU per call, split by thread, and batches
+            assert r["server_cpu_ms_per_call"] > 0 and r["avg_batch_size"] >= 1, r
+            assert r["server_cpu_ms_per_call"] == pytest.approx(
+                r["request_path_cpu_ms_per_call"] + r["forward_cpu_ms_per_call"], abs=0.002)
+    assert all(r["bridge_cpu_ms_per_call"] > 0 for r in report["rows"] if r["system"] == "bridge")
+    assert report["server"]["batch_costs"] and report["server"]["batch_costs"][0]["batches"] > 0
     overload = {o["system"]: o for o in report["overload"]}
     for system in ("grpc", "bridge"):  # overload: every request accounted for, the excess turned away
         o = overload[system]
@@ -52,6 +62,6 @@ def test_readme_section_is_written_from_the_results_json(tmp_path):
               "overload": [{"system": "grpc", "offered_per_s": 320.0, "ok_per_s": 90.0, "refused": 900, "sent": 1200,
                             "shed": 40, "other": {}, "accepted_p50_ms": 300.0, "accepted_p99_ms": 900.0, "refused_p99_ms": 5.0}]}
     text = "\n".join(model_section(report))
-    assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms |" in text
+    assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms | - |" in text
     assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 40 | 0 | 300 | 900 | 5 |" in text
     assert "grpc / raw limit at C=32 **0.8**" in text

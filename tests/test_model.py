@@ -90,3 +90,13 @@ def test_cuda_auto_dtype_serves_over_grpc_with_cpu_labels(tiny_model_dir, classi
             assert info.device.startswith("cuda")
             served = client.predict_batch(texts, return_logits=True)
     assert np.array([p.logits for p in served]) == pytest.approx(expected, abs=0.1)
+
+
+def test_the_fast_tokenizer_path_matches_transformers_tokenizer(classifier):
+    """encode() calls the Rust tokenizer directly (the request path's cheapest way in); it must give the
+    ids the model's own tokenizer gives, special tokens included."""
+    texts = ["good film", "I LOVE this!!", "naïve café — 東京 🎉", "  spaced   out  ", "good " * 100]
+    expected = classifier.tokenizer(texts, add_special_tokens=True)["input_ids"]
+    got = [e.input_ids for e in classifier.encode(texts[:-1])] + [classifier.encode(texts[-1:])[0].input_ids]
+    assert got[:-1] == expected[:-1]
+    assert got[-1] == expected[-1][: classifier.max_tokens - 1] + expected[-1][-1:]
