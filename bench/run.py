@@ -235,7 +235,7 @@ def ratios(report: dict) -> dict:
         raw = report["raw"][kind]
         torch_raw = report.get("raw_engines", {}).get(kind, {}).get("torch")
         if grpc32:
-            out[f"{kind}: grpc / raw limit of the engine served ({raw['engine']} {raw['dtype']}) at C=32"] = round(
+            out[f"{kind}: grpc / raw limit of the engine served ({raw.get('engine', 'torch')} {raw.get('dtype', '')}) at C=32"] = round(
                 grpc32["texts_per_s"] / raw["texts_per_s"], 2)
         if grpc32 and grpc64:
             out[f"{kind}: grpc at C=64 / C=32"] = round(grpc64["texts_per_s"] / grpc32["texts_per_s"], 2)
@@ -244,7 +244,7 @@ def ratios(report: dict) -> dict:
         if grpc32 and bridge32:
             out[f"{kind}: bridge / grpc at C=32"] = round(bridge32["texts_per_s"] / grpc32["texts_per_s"], 2)
         if grpc1:
-            out[f"{kind}: grpc p50 at C=1 / one bare forward pass ({raw['engine']} {raw['dtype']})"] = round(
+            out[f"{kind}: grpc p50 at C=1 / one bare forward pass ({raw.get('engine', 'torch')} {raw.get('dtype', '')})"] = round(
                 grpc1["p50_ms"] / raw["single_forward_p50_ms"], 2)
             if torch_raw:
                 out[f"{kind}: grpc p50 at C=1 / one bare torch forward pass ({torch_raw['dtype']})"] = round(

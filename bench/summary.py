@@ -54,7 +54,7 @@ def model_section(report: dict, kind: str = "short") -> list[str]:
                       f"{floor['server_cpu_ms_per_call']:.2f} ms of server CPU per call."]
     raws = [("auto", raw), *report.get("raw_engines", {}).get(kind, {}).items()]
     lines += ["", "Raw model limit (same process, no server, length-sorted batches): " + "; ".join(
-        f"{name} ({r.get('engine', 'torch')} {r['dtype']}) {r['texts_per_s']:.1f} texts/s at batch {r['best_batch_size']}, "
+        f"{name} ({r.get('engine', 'torch')} {r.get('dtype', '')}) {r['texts_per_s']:.1f} texts/s at batch {r['best_batch_size']}, "
         f"one text {r['single_forward_p50_ms']:.1f} ms" for name, r in raws) + ".", ""]
     lines.append("Ratios: " + "; ".join(f"{k} **{v}**" for k, v in report["ratios"].items()) + ".")
     if report["overload"] and "offered_per_s" not in report["overload"][0]:  # runs before the open-loop overload

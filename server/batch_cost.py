@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 # Before any batch has been measured: a fixed cost worth this many padded tokens (a middle ground
 # between bert-base on a CPU, ~10, and MiniLM, ~200); replaced as soon as batches of two sizes ran.
 PRIOR_FIXED_TOKENS = 64.0
@@ -42,24 +40,31 @@ PRIOR = CostEstimate(PRIOR_FIXED_TOKENS, 1.0)
 
 
 class BatchCost:
-    """Least squares over the batches run, with exponential forgetting (recent batches count most)."""
+    """Least squares over the batches run, with exponential forgetting (recent batches count most).
+
+    Plain Python on purpose: it runs on the event loop after every batch, and the 3x3 normal equations
+    solved by hand cost a few microseconds where numpy's solve and condition number cost ~100."""
 
     def __init__(self, forgetting: float = 0.98, given: CostEstimate | None = None):
         self.forgetting = forgetting
-        self._xtx = np.zeros((3, 3))
-        self._xty = np.zeros(3)
+        self._xtx = [[0.0] * 3 for _ in range(3)]
+        self._xty = [0.0] * 3
         self._weight = 0.0
         self.batches = 0
         self._given = given
-        self._fitted: CostEstimate | None = None  # cleared by observe: fitted once per batch, read often
+        self._fitted: CostEstimate | None = None  # cleared by observe: fitted at most once per batch
 
     def observe(self, padded_tokens: int, width: int, seconds: float) -> None:
         if padded_tokens <= 0 or seconds <= 0:
             return
-        x = np.array([1.0, padded_tokens, padded_tokens * width])
-        self._xtx = self.forgetting * self._xtx + np.outer(x, x)
-        self._xty = self.forgetting * self._xty + x * seconds
-        self._weight = self.forgetting * self._weight + 1.0
+        f = self.forgetting
+        x = (1.0, float(padded_tokens), float(padded_tokens) * width)
+        for i in range(3):
+            row = self._xtx[i]
+            for j in range(3):
+                row[j] = f * row[j] + x[i] * x[j]
+            self._xty[i] = f * self._xty[i] + x[i] * seconds
+        self._weight = f * self._weight + 1.0
         self.batches += 1
         self._fitted = None
 
@@ -76,15 +81,33 @@ class BatchCost:
 
     def _fit(self) -> CostEstimate:
         for terms in ((0, 1, 2), (0, 1)):
-            a, b = self._xtx[np.ix_(terms, terms)], self._xty[list(terms)]
-            if np.linalg.cond(a) < 1e12:
-                coef = np.linalg.solve(a, b)
-                if (coef >= 0).all():
-                    return CostEstimate(*map(float, coef), *([0.0] * (3 - len(terms))), batches=self.batches)
+            coef = _solve([[self._xtx[i][j] for j in terms] for i in terms], [self._xty[i] for i in terms])
+            if coef is not None and all(c >= 0 for c in coef):
+                return CostEstimate(*coef, *([0.0] * (3 - len(terms))), batches=self.batches)
         # one batch shape so far, or no usable fit: split the mean cost by the prior
-        mean_tokens, mean_seconds = float(self._xtx[0, 1] / self._weight), float(self._xty[0] / self._weight)
+        mean_tokens, mean_seconds = self._xtx[0][1] / self._weight, self._xty[0] / self._weight
         per_token = mean_seconds / (mean_tokens + PRIOR_FIXED_TOKENS)
         return CostEstimate(per_token * PRIOR_FIXED_TOKENS, per_token, batches=self.batches)
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting on a small system; None when it is (nearly) singular."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    scale = max(abs(v) for row in a for v in row) or 1.0
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) < 1e-12 * scale:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(col + 1, n):
+            factor = m[r][col] / m[col][col]
+            for c in range(col, n + 1):
+                m[r][c] -= factor * m[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
+    return x
 
 
 def best_prefix(lengths: Sequence[int], seconds: Callable[[int, int, int], float], *, max_batch_size: int,

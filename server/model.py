@@ -85,6 +85,8 @@ class SequenceClassifier:
         self._fast_tokenizer = copy.deepcopy(self.tokenizer.backend_tokenizer)
         self._fast_tokenizer.no_truncation()
         self._fast_tokenizer.no_padding()
+        # without character offsets where the library offers it (what the batch needs is the ids)
+        self._encode_batch = getattr(self._fast_tokenizer, "encode_batch_fast", self._fast_tokenizer.encode_batch)
         self.engine = select_engine(
             requested=engine, model=model, source=source, weights_sha256=self.weights_sha256, device=self.device,
             dtype=dtype, cache_dir=cache_root() / "engines", threads=torch.get_num_threads(),
@@ -113,7 +115,7 @@ class SequenceClassifier:
     def encode(self, texts: list[str], *, truncate: bool = True) -> list[Encoding]:
         """Tokenize in one call; cut texts over the limit (keeping the closing special token) or refuse them."""
         encodings = []
-        for index, encoded in enumerate(self._fast_tokenizer.encode_batch(list(texts), add_special_tokens=True)):
+        for index, encoded in enumerate(self._encode_batch(list(texts), add_special_tokens=True)):
             ids = encoded.ids
             too_long = len(ids) > self.max_tokens
             if too_long and not truncate:
