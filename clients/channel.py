@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from server.tracing import outgoing_metadata
+from sentiment.common.tracing import outgoing_metadata
 
 SERVICE = "sentiment.v1.SentimentService"
 # Idempotent calls are retried on UNAVAILABLE (a replica restarting, a connection reset); round_robin

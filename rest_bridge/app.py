@@ -20,8 +20,8 @@ from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.openapi import build_openapi
 from rest_bridge.schemas import PredictIn
 from rest_bridge.settings import BridgeSettings
-from server import __version__
-from server.tracing import tracer
+from sentiment.common import __version__
+from sentiment.common.tracing import tracer
 
 log = logging.getLogger(__name__)
 
