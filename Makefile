@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 proto: install  ## regenerate the Python protobuf and gRPC modules from protos/
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. protos/sentiment/v1/sentiment.proto
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+		protos/sentiment/v1/sentiment.proto protos/sentiment/oip/grpc_predict_v2.proto
 
 proto-check: proto  ## fail when the committed generated code is stale
 	git diff --exit-code -- sentiment/

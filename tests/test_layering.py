@@ -59,7 +59,7 @@ def loaded_after(statement: str) -> set[str]:
 
 
 def test_the_bridge_and_the_clients_load_without_the_server():
-    loaded = loaded_after("import rest_bridge.app, rest_bridge.main, clients, clients.cli")
+    loaded = loaded_after("import rest_bridge.app, rest_bridge.main, clients, clients.cli, clients.oip")
     assert "rest_bridge" in loaded and "clients" in loaded
     assert not loaded & {"server", "training", "torch"}
 
