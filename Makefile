@@ -2,16 +2,23 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TRITON_VENV ?= .venv-tritonclient
+TRITON_STAMP := $(TRITON_VENV)/.installed
 
 .PHONY: install proto proto-check model serve test bench bench-gpu soak precision clean
 
-install: $(STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
+install: $(STAMP) $(TRITON_STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,bench]'
 	touch $(STAMP)
+
+$(TRITON_STAMP): tests/tritonclient-requirements.txt  ## tritonclient for the tests, in a venv of its own (protobuf 6)
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install -q -r tests/tritonclient-requirements.txt
+	touch $(TRITON_STAMP)
 
 proto: install  ## regenerate the Python protobuf and gRPC modules from protos/
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
@@ -42,4 +49,4 @@ soak: model  ## bounded soak/overload run on loopback -> docs/reliability.md
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) *.egg-info .pytest_cache

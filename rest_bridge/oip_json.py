@@ -201,7 +201,7 @@ def infer_response_body(response: oip.ModelInferResponse, request: InferRequest)
         document["id"] = response.id
     if response.parameters:
         document["parameters"] = parameters_json(response.parameters)
-    header = json.dumps(document).encode()
+    header = json.dumps(document, separators=(",", ":")).encode()
     return (header + b"".join(chunks), len(header)) if chunks else (header, None)
 
 
