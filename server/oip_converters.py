@@ -34,10 +34,11 @@ class InferCall:
     raw: bool  # the request sent raw_input_contents, so the response uses raw_output_contents
 
 
-def model_metadata(name: str, version: str, num_labels: int) -> oip.ModelMetadataResponse:
+def model_metadata(name: str, version: str, num_labels: int, platform: str) -> oip.ModelMetadataResponse:
+    """``platform``: the engine that runs the model (torch, onnxruntime, or both, by batch size)."""
     tensor = oip.ModelMetadataResponse.TensorMetadata
     return oip.ModelMetadataResponse(
-        name=name, versions=[version], platform="pytorch",
+        name=name, versions=[version], platform=platform,
         inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1])],
         outputs=[tensor(name=output, datatype=datatype, shape=[-1, num_labels] if per_label else [-1])
                  for output, (datatype, per_label) in OUTPUTS.items()],

@@ -52,7 +52,8 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
             self._check_model(request.name, request.version)
         except ServiceError as error:
             await abort_with(context, error)
-        return convert.model_metadata(self.model_name, self.model_version, len(self.core.model_info().labels))
+        info = self.core.model_info()
+        return convert.model_metadata(self.model_name, self.model_version, len(info.labels), info.engine)
 
     async def ModelInfer(self, request, context):
         try:
