@@ -32,7 +32,9 @@ def build_openapi(version: str) -> dict:
         ref_template=REF,
     )
     # /v1/model answers the client's ModelInfo as it is: its schema comes from that dataclass
-    schema["$defs"]["ModelInfo"] = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
+    model_info = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
+    schema["$defs"].update(model_info.pop("$defs", {}))  # what it refers to (BatchCost) goes to components too
+    schema["$defs"]["ModelInfo"] = model_info
     predict_responses = {
         "200": {"description": "One prediction for `text`, or `{\"predictions\": [...]}` for `texts`",
                 "content": {"application/json": {"schema": {"oneOf": [
