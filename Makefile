@@ -2,10 +2,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TRITON_VENV ?= .venv-tritonclient
+TRITON_STAMP := $(TRITON_VENV)/.installed
 
 .PHONY: install proto proto-check model serve test bench bench-gpu soak precision clean
 
-install: $(STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
+install: $(STAMP) $(TRITON_STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -13,8 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,train,bench]'
 	touch $(STAMP)
 
+$(TRITON_STAMP): tests/tritonclient-requirements.txt  ## tritonclient for the tests, in a venv of its own (protobuf 6)
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install -q -r tests/tritonclient-requirements.txt
+	touch $(TRITON_STAMP)
+
 proto: install  ## regenerate the Python protobuf and gRPC modules from protos/
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. protos/sentiment/v1/sentiment.proto
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+		protos/sentiment/v1/sentiment.proto protos/sentiment/oip/grpc_predict_v2.proto
 
 proto-check: proto  ## fail when the committed generated code is stale
 	git diff --exit-code -- sentiment/
@@ -41,4 +49,4 @@ soak: model  ## bounded soak/overload run on loopback -> docs/reliability.md
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) *.egg-info .pytest_cache

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import grpc
 
-from server.tracing import outgoing_metadata
+from sentiment.common.tracing import outgoing_metadata
 
 SERVICE = "sentiment.v1.SentimentService"
+OIP_SERVICE = "inference.GRPCInferenceService"
 # Idempotent calls are retried on UNAVAILABLE (a replica restarting, a connection reset); round_robin
 # spreads calls over every address a target resolves to (a headless Service, or a list of addresses).
 SERVICE_CONFIG = json.dumps({
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
-        "name": [{"service": SERVICE, "method": m} for m in ("Predict", "PredictBatch", "GetModelInfo")],
+        "name": [{"service": SERVICE, "method": m} for m in ("Predict", "PredictBatch", "GetModelInfo")]
+                + [{"service": OIP_SERVICE}],  # every Open Inference Protocol call here is idempotent
         "retryPolicy": {
             "maxAttempts": 4,
             "initialBackoff": "0.1s",

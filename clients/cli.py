@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -80,6 +81,18 @@ def _score_file(client: SentimentClient, args, out) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # here, so that a closed pipe is found inside the try
+        return code
+    except BrokenPipeError:
+        # the reader went away (`sentiment info | head`): end quietly, as Unix tools do, with the status a
+        # shell shows for them (128 + SIGPIPE); stdout goes to /dev/null so the flush at exit finds no pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     client = SentimentClient(args.target, timeout=args.timeout, token=args.token, ca_cert=args.ca_cert,
                              client_cert=args.client_cert, client_key=args.client_key)

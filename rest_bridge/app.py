@@ -15,13 +15,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
+from clients.oip import InferenceClient
 from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
 from rest_bridge.metrics import BridgeMetrics
+from rest_bridge.oip import Limits, needs_token, oip_blueprint
 from rest_bridge.openapi import build_openapi
 from rest_bridge.schemas import PredictIn
 from rest_bridge.settings import BridgeSettings
-from server import __version__
-from server.tracing import tracer
+from sentiment.common import __version__
+from sentiment.common.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ def _drain_unread_body() -> None:
 def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
     """Build the app. The gRPC client (and its channel) is made here, so call it after any fork.
 
-    Routes: POST /predict, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json."""
+    Routes: POST /predict, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json, and the Open
+    Inference Protocol's /v2/... (``rest_bridge/oip.py``)."""
     settings = settings or BridgeSettings()
     client = client or SentimentClient(timeout=settings.timeout_seconds, config=settings.channel_config())
     expected_auth = f"Bearer {settings.auth_token}".encode() if settings.auth_token else None
@@ -79,7 +82,7 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     @app.before_request
     def start_clock_and_check_token():
         request.environ["sentiment.started"] = time.monotonic()
-        if expected_auth and request.path in PROTECTED_PATHS:
+        if expected_auth and (request.path in PROTECTED_PATHS or needs_token(request.path)):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected_auth):
                 response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
@@ -181,5 +184,10 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     @app.get("/openapi.json")
     def openapi_json():
         return jsonify(openapi)
+
+    app.register_blueprint(oip_blueprint(InferenceClient(client), Limits(
+        remaining_seconds=remaining_seconds, admit=lambda: in_flight.acquire(blocking=False),
+        release=in_flight.release, count_upstream=lambda code: metrics.upstream.labels(code).inc(),
+        max_in_flight=settings.max_concurrent_requests)))
 
     return app

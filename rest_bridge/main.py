@@ -10,8 +10,8 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from rest_bridge.settings import BridgeSettings, load_settings
-from server.logging_setup import configure_logging
-from server.tracing import configure_tracing
+from sentiment.common.logging_setup import configure_logging
+from sentiment.common.tracing import configure_tracing
 
 
 class BridgeApplication(BaseApplication):

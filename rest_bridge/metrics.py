@@ -8,7 +8,7 @@ import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
-from server.metrics import LATENCY_BUCKETS
+from sentiment.common.metrics import LATENCY_BUCKETS
 
 
 class BridgeMetrics:

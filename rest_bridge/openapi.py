@@ -6,6 +6,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from clients.types import ModelInfo
+from rest_bridge import oip_openapi
 from rest_bridge.schemas import ErrorOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
 
 REF = "#/components/schemas/{model}"
@@ -27,11 +28,13 @@ def _errors(*codes: int) -> dict:
 def build_openapi(version: str) -> dict:
     _, schema = models_json_schema(
         [(m, "validation" if m is PredictIn else "serialization")
-         for m in (PredictIn, PredictionOut, PredictBatchOut, ErrorOut, StatusOut)],
+         for m in (PredictIn, PredictionOut, PredictBatchOut, ErrorOut, StatusOut)] + oip_openapi.MODELS,
         ref_template=REF,
     )
     # /v1/model answers the client's ModelInfo as it is: its schema comes from that dataclass
-    schema["$defs"]["ModelInfo"] = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
+    model_info = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
+    schema["$defs"].update(model_info.pop("$defs", {}))  # what it refers to (BatchCost) goes to components too
+    schema["$defs"]["ModelInfo"] = model_info
     predict_responses = {
         "200": {"description": "One prediction for `text`, or `{\"predictions\": [...]}` for `texts`",
                 "content": {"application/json": {"schema": {"oneOf": [
@@ -42,7 +45,8 @@ def build_openapi(version: str) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sentiment REST bridge", "version": version,
-                 "description": "JSON over HTTP in front of the sentiment.v1 gRPC service."},
+                 "description": "JSON over HTTP in front of the sentiment.v1 gRPC service, and the Open "
+                                "Inference Protocol (KServe v2) REST API under /v2."},
         "paths": {
             "/predict": {"post": {
                 "summary": "Classify one text or several",
@@ -57,6 +61,7 @@ def build_openapi(version: str) -> dict:
             "/readyz": {"get": {"summary": "The gRPC backend reports SERVING",
                                 "responses": {"200": {"description": "Ready", "content": _json("StatusOut")},
                                               "503": {"description": "Not ready", "content": _json("StatusOut")}}}},
+            **oip_openapi.paths(),
         },
         "components": {"schemas": schema["$defs"]},
     }

@@ -1,3 +1,5 @@
 """The sentiment inference server: one inference core, adapted to gRPC."""
 
-__version__ = "0.1.0"
+from sentiment.common import __version__
+
+__all__ = ["__version__"]

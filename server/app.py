@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import grpc
 import torch
 
+from sentiment.common.logging_setup import configure_logging
+from sentiment.common.tracing import configure_tracing
 from server.batcher import model_thread
 from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
-from server.logging_setup import configure_logging
 from server.metrics import ServerMetrics
-from server.tracing import configure_tracing
 from server.model import SequenceClassifier
 from server.settings import BUILTIN, ServerSettings, load_settings
 
@@ -58,10 +58,9 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
         from server.builtin_model import builtin_model_dir, is_built
 
         if not is_built():
-            log.warning("the built-in model is not built yet: building it now (run `make model` to do it ahead)")
-            from training.builtin import ensure_built
-
-            ensure_built()
+            # the server never trains: `make serve` and `sentiment-serve-all` build it first
+            raise SystemExit(f"the built-in model is not built in {builtin_model_dir()}: build it with "
+                             "`sentiment-build-model` (or `make model`), or start with `sentiment-serve-all`")
         log.info("serving the built-in model from %s", builtin_model_dir())
     return SequenceClassifier(settings.model_source(), device=settings.device, dtype=settings.dtype,
                               engine=settings.engine, max_tokens=settings.max_input_tokens,

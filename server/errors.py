@@ -42,3 +42,9 @@ class ModelLoadError(ServiceError):
     """A checkpoint could not be loaded (missing, unsafe weights, not a sequence classifier)."""
 
     code = "FAILED_PRECONDITION"
+
+
+class NotFound(ServiceError):
+    """The caller named a model or version this server does not serve (Open Inference Protocol)."""
+
+    code = "NOT_FOUND"

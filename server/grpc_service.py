@@ -1,4 +1,5 @@
-"""The gRPC front end: a thin adapter from ``sentiment.v1`` messages to the inference core."""
+"""The gRPC front end: a thin adapter from ``sentiment.v1`` messages to the inference core, and the server
+that also mounts health, reflection and the Open Inference Protocol (``server/oip_service.py``)."""
 
 from __future__ import annotations
 
@@ -7,58 +8,25 @@ import logging
 import math
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
+from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from server import core as core_types
 from server.core import InferenceCore
 from server.errors import ServiceError
+from server.grpc_errors import abort_with, grpc_code
+from server.health import HealthState
 from server.interceptors import ObservabilityInterceptor
+from server.oip_service import OIP_SERVICE_NAME, InferenceServicer
 from server.security import BearerTokenInterceptor, server_credentials
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
-
-# The one place core errors become gRPC status codes.
-GRPC_CODES = {
-    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
-    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
-    "DEADLINE_EXCEEDED": grpc.StatusCode.DEADLINE_EXCEEDED,
-    "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
-    "INTERNAL": grpc.StatusCode.INTERNAL,
-}
-
-
-def grpc_code(error: ServiceError) -> grpc.StatusCode:
-    return GRPC_CODES.get(error.code, grpc.StatusCode.INTERNAL)
-
-
-def rich_status(error: ServiceError) -> status_pb2.Status:
-    """A google.rpc.Status with a BadRequest field violation when the error names a field."""
-    code = grpc_code(error)
-    status = status_pb2.Status(code=code.value[0], message=error.message)
-    if error.field:
-        detail = any_pb2.Any()
-        detail.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-        ]))
-        status.details.append(detail)
-    return status
-
-
-async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError):
-    """End the call with the error's status and details, keeping the trailers already set (the request id)."""
-    status = rpc_status.to_status(rich_status(error))
-    await context.abort(status.code, status.details, tuple(context.trailing_metadata() or ()) + tuple(status.trailing_metadata))
-
 
 def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:
     return core_types.PredictOptions(
@@ -176,18 +144,20 @@ def transport_options(settings: ServerSettings) -> list[tuple[str, object]]:
     return options
 
 
-def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, HealthState]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
     interceptors = [ObservabilityInterceptor(core.metrics)] if core.metrics else []
     if settings.auth_token:
         interceptors.append(BearerTokenInterceptor(settings.auth_token))
     server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
     pb_grpc.add_SentimentServiceServicer_to_server(SentimentServicer(core, settings.stream_window), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthState()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(core, settings, health_servicer), server)
     if settings.reflection:
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+            (SERVICE_NAME, OIP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server
         )
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert:
@@ -199,5 +169,5 @@ def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.a
 
 async def set_serving(health_servicer, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, OIP_SERVICE_NAME):
         await health_servicer.set(name, status)

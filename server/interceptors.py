@@ -11,7 +11,7 @@ import grpc
 from opentelemetry import trace
 
 from server.metrics import ServerMetrics
-from server.tracing import incoming_context, tracer, tracing_enabled
+from sentiment.common.tracing import incoming_context, tracer, tracing_enabled
 
 log = logging.getLogger("sentiment.access")
 

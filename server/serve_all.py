@@ -1,7 +1,8 @@
 """``sentiment-serve-all``: the gRPC server and the REST bridge together, for one machine.
 
-Builds the built-in model first when it is missing, starts both processes, forwards SIGTERM/SIGINT
-to them and exits when either one does. Settings come from the same environment variables
+Builds the built-in model first when it is missing (``python -m training.builtin``, a step of its
+own: the server never imports the training code), starts both processes, forwards SIGTERM/SIGINT to
+them and exits when either one does. Settings come from the same environment variables
 (``SENTIMENT_*`` for the server, ``SENTIMENT_BRIDGE_*`` for the bridge)."""
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import subprocess
 import sys
 import time
 
+from server.builtin_model import is_built
+
 
 def main() -> int:
-    if os.environ.get("SENTIMENT_MODEL", "builtin") == "builtin":
-        from training.builtin import ensure_built
-
-        ensure_built()
+    if os.environ.get("SENTIMENT_MODEL", "builtin") == "builtin" and not is_built():
+        built = subprocess.run([sys.executable, "-m", "training.builtin"])
+        if built.returncode != 0:
+            return built.returncode
     port = os.environ.get("SENTIMENT_PORT", "50051")
     env = {**os.environ, "SENTIMENT_BRIDGE_BACKEND": os.environ.get("SENTIMENT_BRIDGE_BACKEND", f"localhost:{port}")}
     processes = [

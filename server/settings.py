@@ -23,7 +23,9 @@ class ServerSettings(BaseSettings):
         extra="ignore",
     )
 
-    model: str = Field(BUILTIN, description="Checkpoint to serve: 'builtin' (the project's model, built on first use), a local directory, or a hub id.")
+    model: str = Field(BUILTIN, description="Checkpoint to serve: 'builtin' (the project's model; `sentiment-build-model`, `make serve` or `sentiment-serve-all` builds it), a local directory, or a hub id.")
+    model_name: str = Field("sentiment", min_length=1, description="The model's name in the Open Inference Protocol (KServe v2) API.")
+    model_version: str = Field("1", min_length=1, description="The model's version in the Open Inference Protocol API.")
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(50051, description="gRPC port (0 picks a free one).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs: auto picks cuda when torch sees a GPU.")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from clients.cli import main
 from tests.helpers import LABELS
@@ -45,3 +48,16 @@ def test_score_csv_into_jsonl_keeping_the_input_columns(grpc_server, tmp_path):
 def test_errors_exit_non_zero_with_a_message(grpc_server, capsys):
     assert main(["--target", grpc_server.target, "predict", ""]) == 2
     assert "INVALID_ARGUMENT" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(grpc_server):
+    """`sentiment info | head`: the reader may be gone before the output is written (here, always)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "clients.cli", "--target", grpc_server.target, "info"],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""  # no BrokenPipeError traceback
+    assert result.returncode == 141  # what a shell reports for a Unix tool ended by SIGPIPE

@@ -74,3 +74,69 @@ def test_configmap_only_sets_real_settings(rendered):
     assert set(config) <= server | bridge
     ServerSettings(**{k.removeprefix("SENTIMENT_").lower(): v for k, v in config.items() if k in server})
     BridgeSettings(**{k.removeprefix("SENTIMENT_BRIDGE_").lower(): v for k, v in config.items() if k in bridge})
+
+
+# The KServe InferenceService. kubernetes-validate has no KServe schema and no PyPI package ships the
+# CRD's, so: KServe's own predictor fields are checked here, and everything else in the predictor (an
+# inlined PodSpec in KServe's API) is validated strictly as the spec of a Pod.
+KSERVE_MANIFEST = ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
+KSERVE_COMPONENT_FIELDS = {"minReplicas": int, "maxReplicas": int, "scaleTarget": int, "scaleMetric": str,
+                           "containerConcurrency": int, "timeout": int, "canaryTrafficPercent": int}
+
+
+def predictor_as_pod(predictor: dict) -> tuple[dict, dict]:
+    """(KServe's component fields, a Pod holding the rest of the predictor as its spec)."""
+    component = {k: v for k, v in predictor.items() if k in KSERVE_COMPONENT_FIELDS}
+    pod_spec = {k: v for k, v in predictor.items() if k not in KSERVE_COMPONENT_FIELDS}
+    return component, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": pod_spec}
+
+
+@pytest.fixture(scope="module")
+def inference_service() -> dict:
+    return yaml.safe_load(KSERVE_MANIFEST.read_text())
+
+
+def test_kserve_predictor_validates_as_kserve_fields_and_a_strict_pod_spec(inference_service):
+    import kubernetes_validate
+
+    assert inference_service["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert inference_service["kind"] == "InferenceService"
+    assert set(inference_service["spec"]) == {"predictor"}
+    component, pod = predictor_as_pod(inference_service["spec"]["predictor"])
+    for field, value in component.items():
+        assert isinstance(value, KSERVE_COMPONENT_FIELDS[field]), field
+    assert component["scaleMetric"] in {"cpu", "memory", "concurrency", "rps"}
+    assert 1 <= component["minReplicas"] <= component["maxReplicas"]
+    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+
+
+def test_kserve_validation_catches_a_misspelt_predictor_field(inference_service):
+    import kubernetes_validate
+
+    broken = copy.deepcopy(inference_service["spec"]["predictor"])
+    broken["minReplica"] = broken.pop("minReplicas")
+    _, pod = predictor_as_pod(broken)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+
+
+def test_kserve_predictor_serves_grpc_on_h2c_with_real_settings_and_its_own_name(inference_service, monkeypatch):
+    from server.settings import load_settings
+
+    annotations = inference_service["metadata"]["annotations"]
+    (container,) = inference_service["spec"]["predictor"]["containers"]
+    assert container["name"] == "kserve-container"
+    assert container["ports"] == [{"name": "h2c", "containerPort": 50051, "protocol": "TCP"}]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert set(env) <= {f"SENTIMENT_{name.upper()}" for name in ServerSettings.model_fields}
+    for name, value in env.items():  # the settings the container gets: its environment and its args
+        monkeypatch.setenv(name, value)
+    settings = load_settings(container["args"])
+    assert settings.model_name == inference_service["metadata"]["name"]  # what KServe clients call the model
+    assert settings.port == 50051 and str(settings.metrics_port) == annotations["prometheus.kserve.io/port"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == settings.port
+    pod = inference_service["spec"]["predictor"]
+    assert pod["terminationGracePeriodSeconds"] > float(env["SENTIMENT_GRACE_SECONDS"]) + \
+        container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert container["image"].split(":")[-1] in (ROOT / "deploy" / "Dockerfile").read_text()

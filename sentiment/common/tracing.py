@@ -1,4 +1,4 @@
-"""Optional OpenTelemetry tracing shared by the server and the bridge (it never imports torch).
+"""Optional OpenTelemetry tracing shared by the server, the bridge and the clients (no torch here).
 
 Off by default: the OpenTelemetry API then hands out no-op spans, so the hooks cost nearly nothing.
 ``console`` prints finished spans; ``otlp`` exports them with the OTLP exporter (install

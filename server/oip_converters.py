@@ -1,0 +1,172 @@
+"""Open Inference Protocol messages ⇄ the inference core's plain types (texts, options, predictions).
+
+The model takes one input, ``text`` (BYTES, shape [n]), and answers ``label`` (BYTES [n]), ``scores``
+(FP32 [n, num_labels]), ``class_id`` (INT64 [n]) and, when asked, ``logits`` (FP32 [n, num_labels]).
+Request parameters carry the options of ``sentiment.v1``: ``truncation`` ("truncate" or "reject") and
+``return_logits`` (bool). Every problem is an ``InvalidInput`` naming the tensor or parameter."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from sentiment.oip import grpc_predict_v2_pb2 as oip
+from server.core import PredictOptions, Prediction
+from server.errors import InvalidInput
+
+INPUT = "text"
+# output name -> (datatype, whether it has one column per label)
+OUTPUTS = {"label": ("BYTES", False), "scores": ("FP32", True), "class_id": ("INT64", False),
+           "logits": ("FP32", True)}
+DEFAULT_OUTPUTS = ("label", "scores", "class_id")
+TRUNCATION = {"truncate": True, "reject": False}
+
+
+@dataclass(frozen=True)
+class InferCall:
+    """What one ModelInfer request asks of the core, and how to answer it."""
+
+    texts: list[str]
+    options: PredictOptions
+    outputs: tuple[str, ...]
+    raw: bool  # the request sent raw_input_contents, so the response uses raw_output_contents
+
+
+def model_metadata(name: str, version: str, num_labels: int, platform: str) -> oip.ModelMetadataResponse:
+    """``platform``: the engine that runs the model (torch, onnxruntime, or both, by batch size)."""
+    tensor = oip.ModelMetadataResponse.TensorMetadata
+    return oip.ModelMetadataResponse(
+        name=name, versions=[version], platform=platform,
+        inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1])],
+        outputs=[tensor(name=output, datatype=datatype, shape=[-1, num_labels] if per_label else [-1])
+                 for output, (datatype, per_label) in OUTPUTS.items()],
+    )
+
+
+def _parameter(parameters, name: str, kind: str):
+    """The value of parameter ``name`` when set, checking it is of ``kind`` (a field of InferParameter)."""
+    if name not in parameters:
+        return None
+    value = parameters[name]
+    if value.WhichOneof("parameter_choice") != kind:
+        wanted = {"bool_param": "a bool", "string_param": "a string"}[kind]
+        raise InvalidInput(f"parameter '{name}' must be {wanted}", field=f"parameters.{name}")
+    return getattr(value, kind)
+
+
+def to_options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
+    """Unknown parameters are ignored: clients add their own (tritonclient's priority, MLServer's content_type)."""
+    truncation = _parameter(parameters, "truncation", "string_param") or "truncate"
+    if truncation not in TRUNCATION:
+        raise InvalidInput(f"parameter 'truncation' must be one of {sorted(TRUNCATION)}, not {truncation!r}",
+                           field="parameters.truncation")
+    return_logits = bool(_parameter(parameters, "return_logits", "bool_param")) or "logits" in outputs
+    return PredictOptions(truncate=TRUNCATION[truncation], return_logits=return_logits)
+
+
+def split_bytes_tensor(raw: bytes, name: str) -> list[bytes]:
+    """BYTES elements of a raw tensor: each a 4-byte little-endian length, then that many bytes."""
+    elements, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise InvalidInput(f"raw contents of input '{name}' end inside an element's length", field=name)
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + size > len(raw):
+            raise InvalidInput(f"raw contents of input '{name}' are shorter than their element lengths say",
+                               field=name)
+        elements.append(raw[offset : offset + size])
+        offset += size
+    return elements
+
+
+def join_bytes_tensor(elements: list[bytes]) -> bytes:
+    return b"".join(struct.pack("<I", len(element)) + element for element in elements)
+
+
+def _texts(tensor: oip.ModelInferRequest.InferInputTensor, raw: bytes | None) -> list[str]:
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(f"input '{INPUT}' has datatype {tensor.datatype or '(none)'}; it must be BYTES", field=INPUT)
+    if len(tensor.shape) != 1 or tensor.shape[0] < 0:
+        raise InvalidInput(f"input '{INPUT}' has shape {list(tensor.shape)}; it must be [n], one dimension: the "
+                           "number of texts", field=INPUT)
+    if raw is not None:
+        elements = split_bytes_tensor(raw, INPUT)
+    else:
+        contents = tensor.contents
+        if any(contents.ListFields()) and not contents.bytes_contents:
+            raise InvalidInput(f"input '{INPUT}' holds its data outside bytes_contents; BYTES data goes there",
+                               field=INPUT)
+        elements = list(contents.bytes_contents)
+    if len(elements) != tensor.shape[0]:
+        raise InvalidInput(f"input '{INPUT}' has shape [{tensor.shape[0]}] but {len(elements)} elements", field=INPUT)
+    texts = []
+    for index, element in enumerate(elements):
+        try:
+            texts.append(element.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"element {index} of input '{INPUT}' is not UTF-8 text", field=f"{INPUT}[{index}]") from None
+    return texts
+
+
+def parse_infer_request(request: oip.ModelInferRequest) -> InferCall:
+    raw = bool(request.raw_input_contents)
+    if raw and len(request.raw_input_contents) != len(request.inputs):
+        raise InvalidInput(f"{len(request.raw_input_contents)} raw_input_contents for {len(request.inputs)} inputs; "
+                           "give one per input", field="raw_input_contents")
+    if raw and any(tensor.HasField("contents") for tensor in request.inputs):
+        raise InvalidInput("an input has contents while the request uses raw_input_contents; use one or the other",
+                           field="raw_input_contents")
+    for tensor in request.inputs:
+        if tensor.name != INPUT:
+            raise InvalidInput(f"unknown input '{tensor.name}'; the model takes one input, '{INPUT}' (BYTES, shape [n])",
+                               field=tensor.name or "inputs")
+    if len(request.inputs) != 1:
+        raise InvalidInput(f"input '{INPUT}' (BYTES, shape [n]) is " + ("missing" if not request.inputs else
+                           "given more than once"), field=INPUT)
+    texts = _texts(request.inputs[0], request.raw_input_contents[0] if raw else None)
+    outputs = tuple(output.name for output in request.outputs) or DEFAULT_OUTPUTS
+    for name in outputs:
+        if name not in OUTPUTS:
+            raise InvalidInput(f"unknown output '{name}'; the model answers {', '.join(OUTPUTS)}", field=name)
+    options = to_options(request.parameters, outputs)
+    if not request.outputs and options.return_logits:
+        outputs += ("logits",)
+    return InferCall(texts=texts, options=options, outputs=outputs, raw=raw)
+
+
+def _columns(name: str, predictions: list[Prediction], labels: list[str]) -> list:
+    """The output's elements, flattened row-major."""
+    if name == "label":
+        return [p.label.encode() for p in predictions]
+    if name == "class_id":
+        return [p.class_id for p in predictions]
+    if name == "scores":
+        return [p.scores[label] for p in predictions for label in labels]
+    return [value for p in predictions for value in p.logits]
+
+
+def infer_response(request: oip.ModelInferRequest, call: InferCall, predictions: list[Prediction],
+                   labels: list[str], version: str) -> oip.ModelInferResponse:
+    """Outputs in the order asked for; ``scores`` and ``logits`` name their columns in a ``labels`` parameter."""
+    response = oip.ModelInferResponse(model_name=request.model_name, model_version=version, id=request.id)
+    for name in call.outputs:
+        datatype, per_label = OUTPUTS[name]
+        values = _columns(name, predictions, labels)
+        tensor = response.outputs.add(name=name, datatype=datatype,
+                                      shape=[len(predictions), len(labels)] if per_label else [len(predictions)])
+        if per_label:
+            tensor.parameters["labels"].string_param = ",".join(labels)
+        if call.raw:
+            response.raw_output_contents.append(
+                join_bytes_tensor(values) if datatype == "BYTES"
+                else np.asarray(values, dtype="<f4" if datatype == "FP32" else "<i8").tobytes())
+        elif datatype == "BYTES":
+            tensor.contents.bytes_contents.extend(values)
+        elif datatype == "FP32":
+            tensor.contents.fp32_contents.extend(values)
+        else:
+            tensor.contents.int64_contents.extend(values)
+    return response
