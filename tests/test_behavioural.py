@@ -143,3 +143,15 @@ def test_no_suite_sentence_appears_in_the_recipes_training_data():
     haystack = "\n".join(_words(e.text) for rows in splits.train.values() for e in rows)
     found = [case.text for case in load_suite() if _words(case.text) in haystack]
     assert not found, f"suite sentences found in the training data: {found}"
+
+
+def test_the_built_in_model_card_shows_the_suite_tables():
+    from dataclasses import asdict
+
+    from training.builtin import Recipe, _card_sections
+
+    report = suite_report([_case(1, "positive", "travel", "negation")], ["positive"])
+    record = {"evaluation": {}, "train": {"steps": 1, "bf16": False, "seconds": 1.0}, "recipe": asdict(Recipe()),
+              "seed": 13, "build_seconds": 2.0, "train_rows_by_source": {}, "behavioural_suite": report}
+    section = _card_sections(record)["Behavioural suite"]
+    assert "never trained on" in section and "| negation | negated opinions and negated problems | 1/1 | 100.0% |" in section
