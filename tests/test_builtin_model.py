@@ -64,3 +64,37 @@ def test_held_out_accuracy_meets_the_bar_and_beats_vader(builtin_classifier):
     for name, (model, vader) in results.items():
         assert model["accuracy"] > vader["accuracy"], name
         assert model["macro_f1"] > vader["macro_f1"], name
+
+
+# Regression floors on the behavioural suite, a few sentences below what recipe v2 passes (overall 0.643;
+# docs/model-evaluation.md). Recipe v3 must reach 0.85 overall and 0.75 in every capability but irony
+# (issue 11): raise these to those targets with it.
+SUITE_FLOORS = {"overall": 0.60, "implicit_polarity": 0.40, "negation": 0.50, "contrast": 0.65, "intensifier_hedge": 0.85,
+                "neutral_fact": 0.80, "comparison": 0.45, "emoji_slang": 0.60}
+
+
+@pytest.fixture(scope="module")
+def suite_report(builtin_classifier):
+    from training.behavioural import run_suite
+
+    return run_suite(builtin_classifier)
+
+
+def test_behavioural_suite_pass_rates_meet_the_floors(suite_report):
+    from training.behavioural import format_suite_report
+
+    print("\n" + format_suite_report(suite_report))  # shown with `pytest -s` or `-rA`
+    rates = {"overall": suite_report["overall"]["pass_rate"],
+             **{name: rate["pass_rate"] for name, rate in suite_report["by_capability"].items()}}
+    below = {name: (rates[name], floor) for name, floor in SUITE_FLOORS.items() if rates[name] < floor}
+    assert not below, f"suite pass rates below their floors (rate, floor): {below}"
+
+
+def test_the_suite_result_in_the_model_card_is_what_the_model_does(suite_report):
+    """Deterministic for a given build: rerunning the suite on the built model gives the recorded rates."""
+    record = json.loads((builtin_model_dir() / "evaluation.json").read_text())
+    if "behavioural_suite" not in record:
+        pytest.skip("this build predates the behavioural suite in the model card")
+    recorded = record["behavioural_suite"]
+    for part in ("overall", "by_capability", "by_domain"):
+        assert suite_report[part] == recorded[part], part
