@@ -3,6 +3,7 @@
 from clients.aio import AsyncSentimentClient
 from clients.client import SentimentClient
 from clients.errors import SentimentError
-from clients.types import ModelInfo, Prediction, StreamResult
+from clients.types import Explanation, ModelInfo, Prediction, StreamResult, WindowPrediction, WordAttribution
 
-__all__ = ["AsyncSentimentClient", "ModelInfo", "Prediction", "SentimentClient", "SentimentError", "StreamResult"]
+__all__ = ["AsyncSentimentClient", "Explanation", "ModelInfo", "Prediction", "SentimentClient", "SentimentError",
+           "StreamResult", "WindowPrediction", "WordAttribution"]

@@ -12,7 +12,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.channel import SERVICE, ClientBase
 from clients.client import RETRY_PAUSE, _stream_requests
 from clients.errors import SentimentError
-from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
+from clients.types import (Explanation, ModelInfo, Prediction, StreamResult, explain_request, options_message,
+                           stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -49,21 +50,25 @@ class AsyncSentimentClient(ClientBase):
                     raise SentimentError.from_rpc_error(error) from None
                 await asyncio.sleep(RETRY_PAUSE)
 
-    async def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
-                      timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits))
+    async def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
+                      return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
+                      request_id: str | None = None) -> Prediction:
+        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits, return_windows,
+                                                                       threshold))
         return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
 
-    async def predict_batch(self, texts: list[str], *, truncation: str = "truncate", return_logits: bool = False,
+    async def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
+                            return_windows: bool = False, threshold: float | None = None,
                             timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits))
-        response = await self._call(self._stub.PredictBatch, request, timeout, request_id)
+        options = options_message(truncation, return_logits, return_windows, threshold)
+        response = await self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=options),
+                                    timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
-                     truncation: str = "truncate", return_logits: bool = False,
-                     timeout: float | None = None) -> AsyncIterator[StreamResult]:
-        options = options_message(truncation, return_logits)
+                     truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
+                     threshold: float | None = None, timeout: float | None = None) -> AsyncIterator[StreamResult]:
+        options = options_message(truncation, return_logits, return_windows, threshold)
         if isinstance(items, AsyncIterable):
             async def requests():
                 index = itertools.count()
@@ -79,6 +84,12 @@ class AsyncSentimentClient(ClientBase):
                 yield stream_result(message)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None
+
+    async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
+                      steps: int | None = None, timeout: float | None = None,
+                      request_id: str | None = None) -> Explanation:
+        request = explain_request(text, label, truncation, steps)
+        return Explanation.from_message(await self._call(self._stub.Explain, request, timeout, request_id))
 
     async def model_info(self, *, timeout: float | None = None) -> ModelInfo:
         return ModelInfo.from_message(await self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))

@@ -4,6 +4,8 @@
     sentiment predict --json "meh"
     sentiment info | sentiment health
     sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column, progress bar
+    sentiment predict --truncation chunk "$(cat long-review.txt)"   # read a long text whole, in windows
+    sentiment explain "The battery lasts all day"  # each word coloured by how it pushed the prediction
 """
 
 from __future__ import annotations
@@ -37,7 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify texts given as arguments, or one per stdin line")
     predict.add_argument("texts", nargs="*", help="texts (default: read lines from stdin)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per text")
-    predict.add_argument("--truncation", choices=["truncate", "reject"], default="truncate")
+    predict.add_argument("--truncation", choices=["truncate", "reject", "chunk"], default=None,
+                         help="texts over the model's limit: cut, refuse, or read whole in windows (default: the server's)")
+    predict.add_argument("--windows", action="store_true", help="with --truncation chunk: print each window's prediction")
+    predict.add_argument("--threshold", type=float, default=None,
+                         help="multi-label models: predict every label at or above this (server default 0.5)")
+
+    explain = commands.add_parser("explain", help="show which words pushed the prediction, coloured by sign")
+    explain.add_argument("text", help="the text to explain")
+    explain.add_argument("--label", default=None, help="the label to explain (default: the predicted one)")
+    explain.add_argument("--steps", type=int, default=None, help="Integrated Gradients steps (default: the server's)")
+    explain.add_argument("--truncation", choices=["truncate", "reject"], default=None)
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                         help="colour words (green: towards the label, red: away); never: mark them [+word] / [-word]")
 
     commands.add_parser("info", help="show the served model and its settings")
     commands.add_parser("health", help="show the server's health status (exit 1 unless SERVING)")
@@ -62,8 +77,46 @@ def _read_rows(path: Path, text_field: str):
 
 
 def _human(text: str, prediction) -> str:
-    scores = "  ".join(f"{k} {v:.3f}" for k, v in prediction.scores.items())
-    return f"{prediction.label:<9} ({scores})  {text[:80]}"
+    if prediction.score is not None:
+        answer = f"score {prediction.score:.3f}"
+    else:
+        answer = "  ".join(f"{k} {v:.3f}" for k, v in prediction.scores.items())
+        if prediction.predicted_labels is not None:
+            answer = f"[{', '.join(prediction.predicted_labels)}] {answer}"
+    windows = f" {prediction.windows} windows" if prediction.windows else ""
+    return f"{prediction.label:<9} ({answer}){windows}  {text[:80]}"
+
+
+GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
+
+
+def render_explanation(text: str, explanation, color: bool) -> str:
+    """The text with each word coloured (or marked) by the sign of its attribution, then the strongest words.
+    Words under a tenth of the strongest attribution stay plain."""
+    strongest = max((abs(w.attribution) for w in explanation.words), default=0.0) or 1.0
+    pieces, cursor = [], 0
+    for word in explanation.words:
+        pieces.append(text[cursor:word.start])
+        share = word.attribution / strongest
+        segment = text[word.start:word.end]
+        if abs(share) >= 0.1:
+            if color:
+                segment = f"{BOLD if abs(share) >= 0.5 else ''}{GREEN if share > 0 else RED}{segment}{RESET}"
+            else:
+                segment = f"[{'+' if share > 0 else '-'}{segment}]"
+        pieces.append(segment)
+        cursor = word.end
+    pieces.append(text[cursor:])
+    prediction = explanation.prediction
+    if prediction.score is not None:
+        headline = f"score {prediction.score:.3f}"
+    else:
+        headline = f"predicted {prediction.label} {prediction.scores.get(prediction.label, 0.0):.3f}"
+    top = sorted(explanation.words, key=lambda w: -abs(w.attribution))[:8]
+    lines = [f"{headline}; explaining {explanation.target} (convergence delta {explanation.convergence_delta:+.3f})",
+             "".join(pieces),
+             "strongest: " + ", ".join(f"{w.word} {w.attribution:+.3f}" for w in top)]
+    return "\n".join(lines)
 
 
 def _score_file(client: SentimentClient, args, out) -> None:
@@ -102,8 +155,21 @@ def _run(argv: list[str] | None) -> int:
                 texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
                 for start in range(0, len(texts), 64):
                     chunk = texts[start : start + 64]
-                    for text, p in zip(chunk, client.predict_batch(chunk, truncation=args.truncation)):
+                    predictions = client.predict_batch(chunk, truncation=args.truncation, return_windows=args.windows,
+                                                       threshold=args.threshold)
+                    for text, p in zip(chunk, predictions):
                         print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) if args.json else _human(text, p))
+                        if args.windows and not args.json:
+                            for w in p.window_predictions or []:
+                                print(f"  [{w.start}:{w.end}] " + _human(text[w.start:w.end], w.prediction))
+            elif args.command == "explain":
+                explanation = client.explain(args.text, label=args.label, truncation=args.truncation, steps=args.steps)
+                if args.json:
+                    print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+                else:
+                    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                                       and not os.environ.get("NO_COLOR"))
+                    print(render_explanation(args.text, explanation, color))
             elif args.command == "info":
                 print(json.dumps(client.model_info().to_dict(), indent=2))
             elif args.command == "health":

@@ -11,7 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.channel import SERVICE, ClientBase
 from clients.errors import SentimentError
-from clients.types import ModelInfo, Prediction, StreamResult, options_message, stream_result
+from clients.types import (Explanation, ModelInfo, Prediction, StreamResult, explain_request, options_message,
+                           stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -60,28 +61,43 @@ class SentimentClient(ClientBase):
                     raise SentimentError.from_rpc_error(error) from None
                 time.sleep(RETRY_PAUSE)
 
-    def predict(self, text: str, *, truncation: str = "truncate", return_logits: bool = False,
-                timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits))
+    def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
+                return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
+                request_id: str | None = None) -> Prediction:
+        """``truncation``: "truncate", "reject", "chunk" (read it whole in windows) or None (the server's
+        default); ``return_windows``: with "chunk", each window's prediction too; ``threshold``: multi-label
+        models predict every label at or above it (server default 0.5)."""
+        options = options_message(truncation, return_logits, return_windows, threshold)
+        request = pb.PredictRequest(text=text, options=options)
         return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
 
-    def predict_batch(self, texts: list[str], *, truncation: str = "truncate", return_logits: bool = False,
-                      timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits))
-        response = self._call(self._stub.PredictBatch, request, timeout, request_id)
+    def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
+                      return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
+                      request_id: str | None = None) -> list[Prediction]:
+        options = options_message(truncation, return_logits, return_windows, threshold)
+        response = self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=options), timeout,
+                              request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
-    def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str = "truncate",
-               return_logits: bool = False, timeout: float | None = None) -> Iterator[StreamResult]:
+    def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
+               return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,
+               timeout: float | None = None) -> Iterator[StreamResult]:
         """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
         bounds the whole stream (default: none, since a stream may run for long)."""
-        requests = _stream_requests(items, options_message(truncation, return_logits))
+        requests = _stream_requests(items, options_message(truncation, return_logits, return_windows, threshold))
         try:
             for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata(),
                                                     wait_for_ready=self.wait_for_ready):
                 yield stream_result(message)
         except grpc.RpcError as error:
             raise SentimentError.from_rpc_error(error) from None
+
+    def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
+                steps: int | None = None, timeout: float | None = None,
+                request_id: str | None = None) -> Explanation:
+        """Each word's attribution to ``label`` (default: the predicted one), with character offsets."""
+        request = explain_request(text, label, truncation, steps)
+        return Explanation.from_message(self._call(self._stub.Explain, request, timeout, request_id))
 
     def model_info(self, *, timeout: float | None = None) -> ModelInfo:
         return ModelInfo.from_message(self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))

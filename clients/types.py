@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from sentiment.v1 import sentiment_pb2 as pb
 
-TRUNCATION = {"truncate": pb.TRUNCATION_TRUNCATE, "reject": pb.TRUNCATION_REJECT}
+TRUNCATION = {"truncate": pb.TRUNCATION_TRUNCATE, "reject": pb.TRUNCATION_REJECT, "chunk": pb.TRUNCATION_CHUNK}
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,10 @@ class Prediction:
     num_tokens: int
     truncated: bool
     logits: list[float] | None = None
+    predicted_labels: list[str] | None = None  # multi-label models: every label at or above the threshold
+    score: float | None = None  # regression models: the raw value (scores is then empty)
+    windows: int | None = None  # truncation="chunk": how many windows were read
+    window_predictions: list["WindowPrediction"] | None = None  # with return_windows=True
 
     @classmethod
     def from_message(cls, message: pb.Prediction) -> "Prediction":
@@ -27,15 +31,76 @@ class Prediction:
             num_tokens=message.num_tokens,
             truncated=message.truncated,
             logits=list(message.logits) or None,
+            predicted_labels=list(message.predicted_labels) if message.predicted_labels else None,
+            score=message.score if message.HasField("score") else None,
+            windows=message.windows or None,
+            window_predictions=[WindowPrediction.from_message(w) for w in message.window_predictions] or None,
         )
 
     def to_dict(self) -> dict:
-        """The REST shape: the seed's ``predicted_class`` first, then everything else."""
+        """The REST shape: the seed's ``predicted_class`` first, then everything else; the fields of other
+        heads and of chunked reading only where they apply."""
         out = {"predicted_class": self.class_id, "label": self.label, "scores": self.scores,
                "num_tokens": self.num_tokens, "truncated": self.truncated}
         if self.logits is not None:
             out["logits"] = self.logits
+        if self.predicted_labels is not None:
+            out["predicted_labels"] = self.predicted_labels
+        if self.score is not None:
+            out["score"] = self.score
+        if self.windows is not None:
+            out["windows"] = self.windows
+        if self.window_predictions is not None:
+            out["window_predictions"] = [w.to_dict() for w in self.window_predictions]
         return out
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    """One window of a chunked text: its span ``text[start:end]`` and its own prediction."""
+
+    start: int
+    end: int
+    prediction: Prediction
+
+    @classmethod
+    def from_message(cls, message: pb.WindowPrediction) -> "WindowPrediction":
+        return cls(start=message.start, end=message.end, prediction=Prediction.from_message(message.prediction))
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, **self.prediction.to_dict()}
+
+
+@dataclass(frozen=True)
+class WordAttribution:
+    word: str
+    start: int  # text[start:end] == word
+    end: int
+    attribution: float  # > 0: towards the target label
+
+
+@dataclass(frozen=True)
+class Explanation:
+    prediction: Prediction
+    target: str
+    words: list[WordAttribution]
+    convergence_delta: float
+    steps: int
+
+    @classmethod
+    def from_message(cls, message: pb.ExplainResponse) -> "Explanation":
+        return cls(
+            prediction=Prediction.from_message(message.prediction), target=message.target,
+            words=[WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution)
+                   for w in message.words],
+            convergence_delta=message.convergence_delta, steps=message.steps,
+        )
+
+    def to_dict(self) -> dict:
+        """The REST shape of ``POST /explain``."""
+        return {"label": self.prediction.label, "target": self.target, "scores": self.prediction.scores,
+                "words": [asdict(w) for w in self.words], "convergence_delta": self.convergence_delta,
+                "num_tokens": self.prediction.num_tokens, "truncated": self.prediction.truncated}
 
 
 @dataclass(frozen=True)
@@ -78,6 +143,14 @@ class ModelInfo:
     server_version: str
     engine: str = ""
     batch_costs: list[BatchCost] = field(default_factory=list)
+    problem_type: str = "single_label_classification"  # or multi_label_classification, regression
+    long_text: str = "truncate"  # what an unspecified truncation does: truncate, chunk or reject
+    window_tokens: int = 0  # truncation="chunk": window size (special tokens included), overlap, most windows
+    overlap_tokens: int = 0
+    max_windows: int = 0
+    max_concurrent_explanations: int = 0  # 0: Explain is off
+    explain_steps: int = 0
+    max_explain_steps: int = 0
 
     @classmethod
     def from_message(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -91,16 +164,35 @@ class ModelInfo:
             batch_costs=[BatchCost(engine=c.engine, fixed_seconds=c.fixed_seconds, seconds_per_token=c.seconds_per_token,
                                    seconds_per_token_width=c.seconds_per_token_width, batches=c.batches)
                          for c in m.batching.costs],
+            problem_type=m.problem_type,
+            long_text=m.long_text.default_mode, window_tokens=m.long_text.window_tokens,
+            overlap_tokens=m.long_text.overlap_tokens, max_windows=m.long_text.max_windows,
+            max_concurrent_explanations=m.explain.max_concurrent, explain_steps=m.explain.default_steps,
+            max_explain_steps=m.explain.max_steps,
         )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def options_message(truncation: str = "truncate", return_logits: bool = False) -> pb.PredictOptions:
+def truncation_value(truncation: str | None) -> int:
+    """None: TRUNCATION_UNSPECIFIED, i.e. whatever the server's --long-text says."""
+    if truncation is None:
+        return pb.TRUNCATION_UNSPECIFIED
     if truncation not in TRUNCATION:
         raise ValueError(f"truncation must be one of {sorted(TRUNCATION)}, not {truncation!r}")
-    return pb.PredictOptions(truncation=TRUNCATION[truncation], return_logits=return_logits)
+    return TRUNCATION[truncation]
+
+
+def options_message(truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
+                    threshold: float | None = None) -> pb.PredictOptions:
+    return pb.PredictOptions(truncation=truncation_value(truncation), return_logits=return_logits,
+                             return_windows=return_windows, threshold=threshold)
+
+
+def explain_request(text: str, label: str | None = None, truncation: str | None = None,
+                    steps: int | None = None) -> pb.ExplainRequest:
+    return pb.ExplainRequest(text=text, label=label or "", truncation=truncation_value(truncation), steps=steps or 0)
 
 
 def stream_result(message: pb.StreamPredictResponse) -> StreamResult:

@@ -20,7 +20,7 @@ from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
 from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.oip import Limits, needs_token, oip_blueprint
 from rest_bridge.openapi import build_openapi
-from rest_bridge.schemas import PredictIn
+from rest_bridge.schemas import ExplainIn, PredictIn
 from rest_bridge.settings import BridgeSettings
 from sentiment.common import __version__
 from sentiment.common.tracing import tracer
@@ -28,7 +28,7 @@ from sentiment.common.tracing import tracer
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
-PROTECTED_PATHS = {"/predict", "/v1/model"}
+PROTECTED_PATHS = {"/predict", "/explain", "/v1/model"}
 
 
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
@@ -49,7 +49,7 @@ def _drain_unread_body() -> None:
 def create_app(settings: BridgeSettings | None = None, client: SentimentClient | None = None) -> Flask:
     """Build the app. The gRPC client (and its channel) is made here, so call it after any fork.
 
-    Routes: POST /predict, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json, and the Open
+    Routes: POST /predict, POST /explain, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json, and the Open
     Inference Protocol's /v2/... (``rest_bridge/oip.py``)."""
     settings = settings or BridgeSettings()
     client = client or SentimentClient(timeout=settings.timeout_seconds, config=settings.channel_config())
@@ -127,38 +127,59 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
             metrics.request_seconds.labels(route).observe(time.monotonic() - started)
         return response
 
-    @app.post("/predict")
-    def predict():
+    def parse_json(schema):
+        """The body validated against ``schema``, or the error response (415, 400, 422) to send instead."""
         if not request.is_json:
-            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
+            return None, error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
         body = request.get_json(silent=True)
         if body is None:
-            return error_response(400, "BAD_REQUEST", "the body is not valid JSON")
+            return None, error_response(400, "BAD_REQUEST", "the body is not valid JSON")
         if not isinstance(body, dict):
-            return error_response(422, "UNPROCESSABLE_ENTITY", "the body must be a JSON object")
+            return None, error_response(422, "UNPROCESSABLE_ENTITY", "the body must be a JSON object")
         try:
-            parsed = PredictIn.model_validate(body)
+            return schema.model_validate(body), None
         except ValidationError as error:
             problems = [{"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in error.errors()]
             first = problems[0]
-            return error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
-        rid = request.environ["sentiment.request_id"] = request_id()
-        options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits, "request_id": rid,
-                   "timeout": remaining_seconds()}
+            return None, error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
+
+    def call_backend(route: str, rid: str, call):
+        """One RPC for this request, within the bridge's in-flight limit (429 at once past it)."""
         if not in_flight.acquire(blocking=False):
             return error_response(429, "RESOURCE_EXHAUSTED", f"the bridge has {settings.max_concurrent_requests} "
                                   "requests in flight, its limit; retry later")
         try:
-            with tracer().start_as_current_span("POST /predict", kind=trace.SpanKind.SERVER,
-                                                attributes={"http.route": "/predict", "request_id": rid}):
-                if parsed.text is not None:
-                    body = client.predict(parsed.text, **options).to_dict()
-                else:
-                    body = {"predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]}
+            with tracer().start_as_current_span(f"POST {route}", kind=trace.SpanKind.SERVER,
+                                                attributes={"http.route": route, "request_id": rid}):
+                body = call()
         finally:
             in_flight.release()
         metrics.upstream.labels("OK").inc()
         return jsonify(body)
+
+    @app.post("/predict")
+    def predict():
+        parsed, refused = parse_json(PredictIn)
+        if refused:
+            return refused
+        rid = request.environ["sentiment.request_id"] = request_id()
+        options = {"truncation": parsed.truncation, "return_logits": parsed.return_logits,
+                   "return_windows": parsed.return_windows, "threshold": parsed.threshold, "request_id": rid,
+                   "timeout": remaining_seconds()}
+        if parsed.text is not None:
+            return call_backend("/predict", rid, lambda: client.predict(parsed.text, **options).to_dict())
+        return call_backend("/predict", rid, lambda: {
+            "predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]})
+
+    @app.post("/explain")
+    def explain():
+        parsed, refused = parse_json(ExplainIn)
+        if refused:
+            return refused
+        rid = request.environ["sentiment.request_id"] = request_id()
+        return call_backend("/explain", rid, lambda: client.explain(
+            parsed.text, label=parsed.label, truncation=parsed.truncation, steps=parsed.steps,
+            timeout=remaining_seconds(), request_id=rid).to_dict())
 
     @app.get("/v1/model")
     def model_info():

@@ -7,7 +7,7 @@ from pydantic.json_schema import models_json_schema
 
 from clients.types import ModelInfo
 from rest_bridge import oip_openapi
-from rest_bridge.schemas import ErrorOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
+from rest_bridge.schemas import ErrorOut, ExplainIn, ExplainOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
 
 REF = "#/components/schemas/{model}"
 
@@ -27,8 +27,9 @@ def _errors(*codes: int) -> dict:
 
 def build_openapi(version: str) -> dict:
     _, schema = models_json_schema(
-        [(m, "validation" if m is PredictIn else "serialization")
-         for m in (PredictIn, PredictionOut, PredictBatchOut, ErrorOut, StatusOut)] + oip_openapi.MODELS,
+        [(m, "validation" if m in (PredictIn, ExplainIn) else "serialization")
+         for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut)]
+        + oip_openapi.MODELS,
         ref_template=REF,
     )
     # /v1/model answers the client's ModelInfo as it is: its schema comes from that dataclass
@@ -52,6 +53,14 @@ def build_openapi(version: str) -> dict:
                 "summary": "Classify one text or several",
                 "requestBody": {"required": True, "content": _json("PredictIn")},
                 "responses": predict_responses,
+            }},
+            "/explain": {"post": {
+                "summary": "Each word's attribution to the predicted label (or a named one), by Integrated Gradients",
+                "description": "Costs tens of forward and backward passes; the server runs a few at once and "
+                               "answers 429 past its limit.",
+                "requestBody": {"required": True, "content": _json("ExplainIn")},
+                "responses": {"200": {"description": "The explanation", "content": _json("ExplainOut")},
+                              **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
             }},
             "/v1/model": {"get": {"summary": "The served model and its settings",
                                   "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 
 class PredictIn(BaseModel):
@@ -14,9 +14,14 @@ class PredictIn(BaseModel):
 
     text: StrictStr | None = Field(None, description="One text to classify.")
     texts: list[StrictStr] | None = Field(None, description="Several texts, answered in order.")
-    truncation: Literal["truncate", "reject"] = Field(
-        "truncate", description="Texts over the model's token limit: cut them (and say so) or refuse with 400.")
+    truncation: Literal["truncate", "reject", "chunk"] | None = Field(
+        None, description="Texts over the model's token limit: cut them (and say so), refuse with 400, or read them "
+        "whole in overlapping windows and combine the windows' probabilities (token-weighted mean). Default: the "
+        "server's --long-text (truncate unless changed).")
     return_logits: StrictBool = Field(False, description="Also return raw logits in class order.")
+    return_windows: StrictBool = Field(False, description="With truncation=chunk: also return each window's prediction.")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Multi-label models: predict every label whose "
+                                    "sigmoid is at or above this (default 0.5).")
 
     @model_validator(mode="after")
     def exactly_one_input(self) -> "PredictIn":
@@ -25,17 +30,65 @@ class PredictIn(BaseModel):
         return self
 
 
-class PredictionOut(BaseModel):
-    predicted_class: int = Field(description="Class index (the seed service's field).")
-    label: str = Field(description="Class name from the model's id2label.")
-    scores: dict[str, float] = Field(description="Softmax probability of every label.")
-    num_tokens: int = Field(description="Tokens the model saw, special tokens included.")
+class PredictionBase(BaseModel):
+    predicted_class: int = Field(description="Class index (the seed service's field): the most probable label "
+                                 "(multi-label: the highest sigmoid; regression: always 0).")
+    label: str = Field(description="Class name from the model's id2label (the label of predicted_class).")
+    scores: dict[str, float] = Field(description="Probability of every label: softmax (single-label models, sums to 1) "
+                                     "or a sigmoid per label (multi-label models); empty for regression models.")
+    num_tokens: int = Field(description="Tokens the model saw, special tokens included (chunked: over all windows).")
     truncated: bool = Field(description="True when the text was cut to the model's limit.")
-    logits: list[float] | None = Field(None, description="Raw logits, only with return_logits.")
+    logits: list[float] | None = Field(None, description="Raw logits, only with return_logits (chunked: their "
+                                       "token-weighted mean over the windows).")
+    predicted_labels: list[str] | None = Field(None, description="Multi-label models only: every label at or above "
+                                               "the threshold.")
+    score: float | None = Field(None, description="Regression models only: the raw output value.")
+
+
+class WindowPredictionOut(PredictionBase):
+    start: int = Field(description="Character offset where the window's text starts in the original text.")
+    end: int = Field(description="Character offset where it ends: text[start:end] is what the window read.")
+
+
+class PredictionOut(PredictionBase):
+    windows: int | None = Field(None, description="With truncation=chunk: how many windows were read.")
+    window_predictions: list[WindowPredictionOut] | None = Field(
+        None, description="With truncation=chunk and return_windows: each window's own prediction, in text order.")
 
 
 class PredictBatchOut(BaseModel):
     predictions: list[PredictionOut]
+
+
+class ExplainIn(BaseModel):
+    """One text to explain: each word's attribution to a label, by Integrated Gradients."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: StrictStr = Field(description="The text to explain.")
+    label: StrictStr | None = Field(None, description="The label to explain (default: the predicted one).")
+    truncation: Literal["truncate", "reject"] | None = Field(
+        None, description="Texts over the model's token limit: explain their first tokens (default) or refuse with 400.")
+    steps: StrictInt | None = Field(None, ge=1, description="Integration steps (default: the server's; more steps, "
+                                    "smaller convergence_delta, slower).")
+
+
+class WordOut(BaseModel):
+    word: str = Field(description="The word as written: text[start:end].")
+    start: int = Field(description="Character offset of the word in the text.")
+    end: int
+    attribution: float = Field(description="How much the word pushed the target label's logit: > 0 towards it.")
+
+
+class ExplainOut(BaseModel):
+    label: str = Field(description="The predicted label.")
+    target: str = Field(description="The label explained.")
+    scores: dict[str, float] = Field(description="Probability of every label (empty for regression models).")
+    words: list[WordOut] = Field(description="Every word of the text (word pieces merged), in text order.")
+    convergence_delta: float = Field(description="Sum of the attributions minus the target logit's difference between "
+                                     "the text and an all-padding baseline: near 0 when the steps were enough.")
+    num_tokens: int
+    truncated: bool
 
 
 class ErrorDetail(BaseModel):

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from server import __version__
+from server import __version__, chunking, heads
 from server.batch_cost import CostEstimate
 from server.batcher import DynamicBatcher
+from server.chunking import Window, WindowPlan
 from server.engines import describe
-from server.errors import InvalidInput, NotReady
+from server.errors import DeadlineExceeded, InvalidInput, NotReady, Overloaded, ServiceError
 from server.metrics import ServerMetrics
 from server.model import Encoding, SequenceClassifier
 from server.settings import ServerSettings
@@ -28,20 +30,46 @@ log = logging.getLogger(__name__)
 WARMUP_LENGTHS = (8, 32, 128)
 
 
+TRUNCATIONS = ("truncate", "reject", "chunk")
+
+
 @dataclass(frozen=True)
 class PredictOptions:
-    truncate: bool = True
+    truncation: str | None = None  # "truncate", "reject" or "chunk"; None: the server's --long-text
     return_logits: bool = False
+    return_windows: bool = False  # with "chunk": every window's own prediction too
+    threshold: float = heads.DEFAULT_THRESHOLD  # multi-label heads: predict every label at or above it
 
 
 @dataclass(frozen=True)
 class Prediction:
     label: str
     class_id: int
-    scores: dict[str, float]
+    scores: dict[str, float]  # softmax (single-label) or sigmoid (multi-label) per label; empty for regression
     logits: list[float] | None
     num_tokens: int
     truncated: bool
+    predicted_labels: list[str] | None = None  # multi-label heads only
+    score: float | None = None  # regression heads only
+    windows: int = 0  # windows read with truncation "chunk"
+    window_predictions: list["WindowPrediction"] | None = None
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    start: int  # character offsets of the window in the original text
+    end: int
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class Explanation:
+    prediction: Prediction
+    target: str
+    words: list  # server.explain.WordAttribution
+    convergence_delta: float
+    steps: int
+    forward_passes: int
 
 
 @dataclass(frozen=True)
@@ -61,12 +89,18 @@ class ModelInfo:
     max_text_chars: int
     engine: str = ""
     batch_costs: dict[str, CostEstimate] = field(default_factory=dict)
+    problem_type: str = heads.SINGLE_LABEL
+    long_text: str = "truncate"
+    window_tokens: int = 0
+    overlap_tokens: int = 0
+    max_windows: int = 0
+    max_concurrent_explanations: int = 0
+    explain_steps: int = 0
+    max_explain_steps: int = 0
     server_version: str = __version__
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+softmax = heads.softmax  # kept for callers of the earlier name
 
 
 class InferenceCore:
@@ -79,6 +113,13 @@ class InferenceCore:
         self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.stopping = False
+        self.problem_type = getattr(classifier, "problem_type", heads.SINGLE_LABEL)
+        self.window_plan = WindowPlan.for_model(
+            classifier.max_tokens, classifier.tokenizer.num_special_tokens_to_add(pair=False),
+            settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_windows)
+        self._explainer = None  # server.explain.Explainer, made on the first Explain call
+        self._explanations = 0  # Explain calls running or waiting now
+        self._explain_turn = asyncio.Lock()  # one explanation on the model thread at a time
 
     async def start(self) -> None:
         """Start the batch worker and warm the model up; ``ready`` turns true when it is done."""
@@ -158,27 +199,128 @@ class InferenceCore:
 
     async def predict(self, texts: list[str], options: PredictOptions = PredictOptions(),
                       timeout: float | None = None) -> list[Prediction]:
-        """Predictions for ``texts`` in input order; all texts of one call are validated before any runs."""
+        """Predictions for ``texts`` in input order; all texts of one call are validated before any runs.
+
+        With truncation "chunk" every window of every text is queued as a text of its own (one
+        all-or-nothing admission for the call), and each text's windows are combined afterwards."""
         if not self.ready or self.batcher is None:
             raise NotReady("the server is shutting down" if self.stopping else "the model is not ready yet")
         self.validate(texts)
-        encodings = self.classifier.encode(texts, truncate=options.truncate)
-        rows = await self.batcher.submit(encodings, timeout=timeout)
-        logits = np.stack(rows)
-        probabilities = softmax(logits)
-        labels = self.classifier.labels
-        predictions = []
-        for encoding, row, probs in zip(encodings, logits, probabilities):
-            best = int(probs.argmax())
-            predictions.append(Prediction(
-                label=labels[best],
-                class_id=best,
-                scores={label: float(p) for label, p in zip(labels, probs)},
-                logits=[float(v) for v in row] if options.return_logits else None,
-                num_tokens=encoding.num_tokens,
-                truncated=encoding.truncated,
-            ))
+        mode = options.truncation or self.settings.long_text
+        if mode not in TRUNCATIONS:
+            raise InvalidInput(f"truncation must be one of {', '.join(TRUNCATIONS)}", field="options.truncation")
+        if not 0.0 <= options.threshold <= 1.0:
+            raise InvalidInput("threshold must be between 0 and 1", field="options.threshold")
+        if mode == "chunk":
+            groups = chunking.split(self.classifier.tokenizer, texts, self.window_plan)
+        else:
+            encodings = self.classifier.encode(texts, truncate=mode == "truncate")
+            groups = [[Window(e, 0, len(t), e.num_tokens)] for e, t in zip(encodings, texts)]
+        flat = [window.encoding for group in groups for window in group]
+        if len(flat) > self.settings.max_queue_size:
+            raise InvalidInput(f"the call needs {len(flat)} windows; the server queues at most "
+                               f"{self.settings.max_queue_size}: send fewer or shorter texts", field="texts")
+        rows = np.stack(await self.batcher.submit(flat, timeout=timeout))
+        predictions, first = [], 0
+        for group in groups:
+            logits = rows[first : first + len(group)]
+            first += len(group)
+            predictions.append(self._answer(group, logits, options, chunked=mode == "chunk"))
         return predictions
+
+    def _prediction(self, logits: np.ndarray, outputs: np.ndarray, options: PredictOptions, num_tokens: int,
+                    truncated: bool, **extra) -> Prediction:
+        labels = self.classifier.labels
+        decision = heads.decide(self.problem_type, outputs, options.threshold)
+        return Prediction(
+            label=labels[decision.class_id],
+            class_id=decision.class_id,
+            scores={} if decision.probabilities is None else {l: float(p) for l, p in zip(labels, decision.probabilities)},
+            logits=[float(v) for v in logits] if options.return_logits else None,
+            num_tokens=num_tokens,
+            truncated=truncated,
+            predicted_labels=None if decision.predicted is None else [labels[i] for i in decision.predicted],
+            score=decision.score,
+            **extra,
+        )
+
+    def _answer(self, windows: list[Window], logits: np.ndarray, options: PredictOptions, chunked: bool) -> Prediction:
+        """One text's prediction from its windows' logits (one window unless chunked)."""
+        outputs = heads.outputs(self.problem_type, logits)
+        if not chunked:
+            encoding = windows[0].encoding
+            return self._prediction(logits[0], outputs[0], options, encoding.num_tokens, encoding.truncated)
+        per_window = None
+        if options.return_windows:
+            per_window = [WindowPrediction(w.start, w.end, self._prediction(row, out, options, w.encoding.num_tokens, False))
+                          for w, row, out in zip(windows, logits, outputs)]
+        return self._prediction(
+            chunking.token_weighted_mean(logits, windows), chunking.token_weighted_mean(outputs, windows), options,
+            sum(w.encoding.num_tokens for w in windows), False, windows=len(windows), window_predictions=per_window)
+
+    async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
+                      steps: int | None = None, timeout: float | None = None) -> Explanation:
+        """Attribute one text's prediction (or ``label``) to its words (``server.explain``).
+
+        At most ``max_concurrent_explanations`` run or wait at once (RESOURCE_EXHAUSTED at once past
+        it); they take the model thread one at a time, so a batch waits behind one explanation at most."""
+        if not self.ready or self.batcher is None:
+            raise NotReady("the server is shutting down" if self.stopping else "the model is not ready yet")
+        limit = self.settings.max_concurrent_explanations
+        if limit == 0:
+            raise InvalidInput("explanations are turned off on this server (--max-concurrent-explanations 0)")
+        try:
+            self.validate([text])
+        except InvalidInput as error:
+            raise InvalidInput(error.message.replace("text 0", "the text"), field="text") from None
+        mode = truncation or ("truncate" if self.settings.long_text == "chunk" else self.settings.long_text)
+        if mode not in ("truncate", "reject"):
+            raise InvalidInput("explanations read one window: send truncation truncate or reject", field="truncation")
+        steps = steps or self.settings.explain_steps
+        if not 1 <= steps <= self.settings.max_explain_steps:
+            raise InvalidInput(f"steps must be between 1 and {self.settings.max_explain_steps}", field="steps")
+        labels = self.classifier.labels
+        if label and label not in labels:
+            raise InvalidInput(f"unknown label {label!r}; the model's labels are {', '.join(labels)}", field="label")
+        if self._explanations >= limit:
+            raise Overloaded(f"{self._explanations} explanations are running or waiting, the limit; retry later")
+        self._explanations += 1
+        stop_at = time.monotonic() + timeout if timeout is not None else None
+        cancelled = threading.Event()
+        try:
+            async with self._explain_turn:
+                if stop_at is not None and time.monotonic() >= stop_at:
+                    raise DeadlineExceeded("the deadline passed while the explanation waited for its turn")
+                result = await self.batcher.run_in_worker(
+                    self._explain_on_model_thread, text, labels.index(label) if label else None, steps,
+                    mode == "truncate", stop_at, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()  # the caller went away: the model thread stops at its next forward pass
+            raise
+        finally:
+            self._explanations -= 1
+        outputs = heads.outputs(self.problem_type, result.logits[None, :])[0]
+        prediction = self._prediction(result.logits, outputs, PredictOptions(), result.num_tokens, result.truncated)
+        return Explanation(prediction=prediction, target=labels[result.target], words=result.words,
+                           convergence_delta=result.convergence_delta, steps=result.steps,
+                           forward_passes=result.forward_passes)
+
+    def _explain_on_model_thread(self, text, target, steps, truncate, stop_at, cancelled):
+        from server.explain import Explainer, float32_model
+
+        if self._explainer is None:
+            self._explainer = Explainer(float32_model(self.classifier), self.classifier.tokenizer,
+                                        max_tokens=self.classifier.max_tokens,
+                                        max_batch_tokens=self.settings.max_batch_tokens)
+        # no label named: the explainer takes the largest logit, which is the predicted label of every head
+        try:
+            return self._explainer.explain(text, target=target, steps=steps, truncate=truncate, stop_at=stop_at,
+                                           cancelled=cancelled)
+        except ServiceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed explanation fails its call, never the server
+            log.exception("explanation failed")
+            raise ServiceError(f"the explanation failed: {exc}") from exc
 
     def model_info(self) -> ModelInfo:
         c, s = self.classifier, self.settings
@@ -189,4 +331,8 @@ class InferenceCore:
             max_queue_seconds=s.max_queue_seconds or 0.0,
             max_batch_texts=s.max_batch_texts, max_text_chars=s.max_text_chars,
             engine=c.engine_name, batch_costs=self.batcher.cost_estimates() if self.batcher else {},
+            problem_type=self.problem_type, long_text=s.long_text, window_tokens=self.window_plan.window_tokens,
+            overlap_tokens=self.window_plan.overlap_tokens, max_windows=self.window_plan.max_windows,
+            max_concurrent_explanations=s.max_concurrent_explanations, explain_steps=s.explain_steps,
+            max_explain_steps=s.max_explain_steps,
         )

@@ -28,9 +28,16 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
 
+
+TRUNCATION_NAMES = {pb.TRUNCATION_UNSPECIFIED: None, pb.TRUNCATION_TRUNCATE: "truncate",
+                    pb.TRUNCATION_REJECT: "reject", pb.TRUNCATION_CHUNK: "chunk"}
+
+
 def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:
     return core_types.PredictOptions(
-        truncate=message.truncation != pb.TRUNCATION_REJECT, return_logits=message.return_logits
+        truncation=TRUNCATION_NAMES.get(message.truncation, "unknown"), return_logits=message.return_logits,
+        return_windows=message.return_windows,
+        threshold=message.threshold if message.HasField("threshold") else core_types.PredictOptions.threshold,
     )
 
 
@@ -42,6 +49,20 @@ def to_message(prediction: core_types.Prediction) -> pb.Prediction:
         logits=prediction.logits or [],
         num_tokens=prediction.num_tokens,
         truncated=prediction.truncated,
+        predicted_labels=prediction.predicted_labels or [],
+        score=prediction.score,
+        windows=prediction.windows,
+        window_predictions=[pb.WindowPrediction(start=w.start, end=w.end, prediction=to_message(w.prediction))
+                            for w in prediction.window_predictions or []],
+    )
+
+
+def explanation_message(explanation: core_types.Explanation) -> pb.ExplainResponse:
+    return pb.ExplainResponse(
+        prediction=to_message(explanation.prediction), target=explanation.target,
+        words=[pb.WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution)
+               for w in explanation.words],
+        convergence_delta=explanation.convergence_delta, steps=explanation.steps,
     )
 
 
@@ -77,8 +98,22 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
                        for name, c in info.batch_costs.items()],
             ),
             server_version=info.server_version, max_batch_texts=info.max_batch_texts,
-            max_text_chars=info.max_text_chars, engine=info.engine,
+            max_text_chars=info.max_text_chars, engine=info.engine, problem_type=info.problem_type,
+            long_text=pb.LongTextInfo(default_mode=info.long_text, window_tokens=info.window_tokens,
+                                      overlap_tokens=info.overlap_tokens, max_windows=info.max_windows),
+            explain=pb.ExplainInfo(max_concurrent=info.max_concurrent_explanations, default_steps=info.explain_steps,
+                                   max_steps=info.max_explain_steps),
         )
+
+    async def Explain(self, request, context):
+        try:
+            explanation = await self.core.explain(
+                request.text, label=request.label or None,
+                truncation=TRUNCATION_NAMES.get(request.truncation, "unknown"), steps=request.steps or None,
+                timeout=context.time_remaining())
+        except ServiceError as error:
+            await abort_with(context, error)
+        return explanation_message(explanation)
 
     async def PredictStream(self, request_iterator, context):
         """Read requests no faster than ``stream_window`` of them are being served; answer each by id."""

@@ -21,7 +21,7 @@ INPUT = "text"
 OUTPUTS = {"label": ("BYTES", False), "scores": ("FP32", True), "class_id": ("INT64", False),
            "logits": ("FP32", True)}
 DEFAULT_OUTPUTS = ("label", "scores", "class_id")
-TRUNCATION = {"truncate": True, "reject": False}
+TRUNCATION = {"truncate": "truncate", "reject": "reject", "chunk": "chunk"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def to_options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
         raise InvalidInput(f"parameter 'truncation' must be one of {sorted(TRUNCATION)}, not {truncation!r}",
                            field="parameters.truncation")
     return_logits = bool(_parameter(parameters, "return_logits", "bool_param")) or "logits" in outputs
-    return PredictOptions(truncate=TRUNCATION[truncation], return_logits=return_logits)
+    return PredictOptions(truncation=TRUNCATION[truncation], return_logits=return_logits)
 
 
 def split_bytes_tensor(raw: bytes, name: str) -> list[bytes]:

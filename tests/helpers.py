@@ -17,8 +17,10 @@ WORDS = ("i love this hate that movie film good bad great awful terrible fine ok
          "the a an is was it and but so food service day night happy sad").split()
 
 
-def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide random BertForSequenceClassification with a fast WordPiece tokenizer."""
+def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0, labels: list[str] = LABELS,
+                     problem_type: str | None = None) -> Path:
+    """A 2-layer, 32-wide random BertForSequenceClassification with a fast WordPiece tokenizer; ``labels``
+    and ``problem_type`` make the other heads (multi-label, or regression with one label)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -30,8 +32,8 @@ def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(LABELS), initializer_range=0.4,
-        id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
+        intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(labels), initializer_range=0.4,
+        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}, problem_type=problem_type,
     )
     BertForSequenceClassification(config).eval().save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)

@@ -65,6 +65,19 @@ def test_texts_answer_predictions_in_order_matching_grpc(bridge, grpc_server):
     assert all(len(p["logits"]) == 3 for p in predictions)
 
 
+def test_chunk_reads_a_long_text_whole_and_reports_its_windows(bridge):
+    text = "good film " * 60  # 120 tokens: three windows of the tiny model's 64
+    body = post(bridge, {"text": text, "truncation": "chunk", "return_windows": True}).json()
+    assert body["windows"] == 3 and body["truncated"] is False
+    assert len(body["window_predictions"]) == 3
+    for window in body["window_predictions"]:
+        assert set(window) >= {"start", "end", "label", "predicted_class", "scores", "num_tokens"}
+        assert text[window["start"] : window["end"]].strip()
+    plain = post(bridge, {"text": text, "truncation": "chunk"}).json()
+    assert plain["windows"] == 3 and "window_predictions" not in plain
+    assert "windows" not in post(bridge, {"text": text}).json()
+
+
 def test_truncation_reported_and_reject_gives_400(bridge):
     assert post(bridge, {"text": "good " * 300}).json()["truncated"] is True
     response = post(bridge, {"text": "good " * 300, "truncation": "reject"})
@@ -128,7 +141,12 @@ def test_openapi_document_matches_what_the_bridge_answers(bridge):
     check(post(bridge, {"texts": ["good", "bad"]}).json(), "PredictBatchOut")
     check(post(bridge, {"text": ""}).json(), "ErrorOut")
     check(requests.get(f"{bridge}/v1/model", timeout=10).json(), "ModelInfo")
-    assert {p for p in document["paths"] if not p.startswith("/v2")} == {"/predict", "/v1/model", "/healthz", "/readyz"}
+    check(post(bridge, {"text": "good film " * 60, "truncation": "chunk", "return_windows": True}).json(),
+          "PredictionOut")
+    check({"text": "hi", "label": "positive", "steps": 20}, "ExplainIn")
+    check(requests.post(f"{bridge}/explain", json={"text": "i love this", "steps": 8}, timeout=30).json(), "ExplainOut")
+    assert {p for p in document["paths"] if not p.startswith("/v2")} == {"/predict", "/explain", "/v1/model", "/healthz",
+                                                                        "/readyz"}
     assert set(document["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "415", "422", "429", "503"}
 
 

@@ -12,17 +12,23 @@ class Truncation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRUNCATION_UNSPECIFIED: _ClassVar[Truncation]
     TRUNCATION_TRUNCATE: _ClassVar[Truncation]
     TRUNCATION_REJECT: _ClassVar[Truncation]
+    TRUNCATION_CHUNK: _ClassVar[Truncation]
 TRUNCATION_UNSPECIFIED: Truncation
 TRUNCATION_TRUNCATE: Truncation
 TRUNCATION_REJECT: Truncation
+TRUNCATION_CHUNK: Truncation
 
 class PredictOptions(_message.Message):
-    __slots__ = ("truncation", "return_logits")
+    __slots__ = ("truncation", "return_logits", "return_windows", "threshold")
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
+    RETURN_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     truncation: Truncation
     return_logits: bool
-    def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ...) -> None: ...
+    return_windows: bool
+    threshold: float
+    def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ..., return_windows: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("text", "options")
@@ -89,20 +95,76 @@ class LabelScore(_message.Message):
     def __init__(self, label: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("label", "class_id", "scores", "logits", "num_tokens", "truncated")
+    __slots__ = ("label", "class_id", "scores", "logits", "num_tokens", "truncated", "predicted_labels", "score", "windows", "window_predictions")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     LOGITS_FIELD_NUMBER: _ClassVar[int]
     NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_LABELS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     label: str
     class_id: int
     scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
     logits: _containers.RepeatedScalarFieldContainer[float]
     num_tokens: int
     truncated: bool
-    def __init__(self, label: _Optional[str] = ..., class_id: _Optional[int] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., logits: _Optional[_Iterable[float]] = ..., num_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    predicted_labels: _containers.RepeatedScalarFieldContainer[str]
+    score: float
+    windows: int
+    window_predictions: _containers.RepeatedCompositeFieldContainer[WindowPrediction]
+    def __init__(self, label: _Optional[str] = ..., class_id: _Optional[int] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., logits: _Optional[_Iterable[float]] = ..., num_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ..., predicted_labels: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., windows: _Optional[int] = ..., window_predictions: _Optional[_Iterable[_Union[WindowPrediction, _Mapping]]] = ...) -> None: ...
+
+class WindowPrediction(_message.Message):
+    __slots__ = ("start", "end", "prediction")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    prediction: Prediction
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("text", "label", "truncation", "steps")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    label: str
+    truncation: Truncation
+    steps: int
+    def __init__(self, text: _Optional[str] = ..., label: _Optional[str] = ..., truncation: _Optional[_Union[Truncation, str]] = ..., steps: _Optional[int] = ...) -> None: ...
+
+class WordAttribution(_message.Message):
+    __slots__ = ("word", "start", "end", "attribution")
+    WORD_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    word: str
+    start: int
+    end: int
+    attribution: float
+    def __init__(self, word: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., attribution: _Optional[float] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("prediction", "target", "words", "convergence_delta", "steps")
+    PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    CONVERGENCE_DELTA_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    prediction: Prediction
+    target: str
+    words: _containers.RepeatedCompositeFieldContainer[WordAttribution]
+    convergence_delta: float
+    steps: int
+    def __init__(self, prediction: _Optional[_Union[Prediction, _Mapping]] = ..., target: _Optional[str] = ..., words: _Optional[_Iterable[_Union[WordAttribution, _Mapping]]] = ..., convergence_delta: _Optional[float] = ..., steps: _Optional[int] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
@@ -137,7 +199,7 @@ class BatchCost(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., fixed_seconds: _Optional[float] = ..., seconds_per_token: _Optional[float] = ..., batches: _Optional[int] = ..., seconds_per_token_width: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine")
+    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine", "problem_type", "long_text", "explain")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +212,9 @@ class ModelInfo(_message.Message):
     MAX_BATCH_TEXTS_FIELD_NUMBER: _ClassVar[int]
     MAX_TEXT_CHARS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LONG_TEXT_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_source: str
     weights_sha256: str
@@ -162,4 +227,29 @@ class ModelInfo(_message.Message):
     max_batch_texts: int
     max_text_chars: int
     engine: str
-    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ...) -> None: ...
+    problem_type: str
+    long_text: LongTextInfo
+    explain: ExplainInfo
+    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ..., problem_type: _Optional[str] = ..., long_text: _Optional[_Union[LongTextInfo, _Mapping]] = ..., explain: _Optional[_Union[ExplainInfo, _Mapping]] = ...) -> None: ...
+
+class LongTextInfo(_message.Message):
+    __slots__ = ("default_mode", "window_tokens", "overlap_tokens", "max_windows")
+    DEFAULT_MODE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    default_mode: str
+    window_tokens: int
+    overlap_tokens: int
+    max_windows: int
+    def __init__(self, default_mode: _Optional[str] = ..., window_tokens: _Optional[int] = ..., overlap_tokens: _Optional[int] = ..., max_windows: _Optional[int] = ...) -> None: ...
+
+class ExplainInfo(_message.Message):
+    __slots__ = ("max_concurrent", "default_steps", "max_steps")
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    max_concurrent: int
+    default_steps: int
+    max_steps: int
+    def __init__(self, max_concurrent: _Optional[int] = ..., default_steps: _Optional[int] = ..., max_steps: _Optional[int] = ...) -> None: ...

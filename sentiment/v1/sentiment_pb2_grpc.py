@@ -54,6 +54,11 @@ class SentimentServiceStub:
                 request_serializer=sentiment_dot_v1_dot_sentiment__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/sentiment.v1.SentimentService/Explain',
+                request_serializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.FromString,
+                _registered_method=True)
 
 
 class SentimentServiceServicer:
@@ -90,6 +95,15 @@ class SentimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """Which words of one text pushed the model towards a label: Integrated Gradients over the input
+        embeddings. Costs tens of forward and backward passes; the server runs a few at a time and answers
+        RESOURCE_EXHAUSTED at once past its limit (ModelInfo.explain.max_concurrent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SentimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +126,11 @@ def add_SentimentServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=sentiment_dot_v1_dot_sentiment__pb2.GetModelInfoRequest.FromString,
                     response_serializer=sentiment_dot_v1_dot_sentiment__pb2.ModelInfo.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.FromString,
+                    response_serializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +241,33 @@ class SentimentService:
             '/sentiment.v1.SentimentService/GetModelInfo',
             sentiment_dot_v1_dot_sentiment__pb2.GetModelInfoRequest.SerializeToString,
             sentiment_dot_v1_dot_sentiment__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiment.v1.SentimentService/Explain',
+            sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.SerializeToString,
+            sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,158 @@
+"""Explanations: how much each word of a text pushed the model towards a label.
+
+Integrated Gradients (Sundararajan et al. 2017) with Captum's ``LayerIntegratedGradients`` at the
+model's input (word) embeddings: the gradient of the target's logit is integrated along the straight
+path from a baseline (the same text with every word piece replaced by the padding token; special
+tokens, positions and token types kept) to the text. The attributions of all tokens then add up to
+the target logit's difference between the text and the baseline (completeness); Captum reports how far
+they miss it as ``convergence_delta``, which shrinks as ``steps`` grows. A word's attribution is the
+sum over its word pieces (the fast tokenizer's ``word_ids``), so the words still add up, and its
+character span comes from the tokenizer's offsets into the original text.
+
+The explainer takes a torch model and its tokenizer, whatever engine serves predictions. It runs in
+float32 (bf16 or int8 weights would make gradients too coarse for completeness to hold), on the
+server's model thread, one explanation at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from server.errors import DeadlineExceeded, InvalidInput, ServiceError
+
+
+@dataclass(frozen=True)
+class WordAttribution:
+    word: str
+    start: int
+    end: int
+    attribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    logits: np.ndarray  # the text's logits (float32, [num_labels]), as the explainer's model gives them
+    target: int
+    words: list[WordAttribution]
+    convergence_delta: float
+    num_tokens: int
+    truncated: bool
+    steps: int
+    forward_passes: int  # rows run through the model (each with a backward pass, but for the two of the delta)
+
+
+class Cancelled(ServiceError):
+    code = "CANCELLED"
+
+
+class Explainer:
+    def __init__(self, model: torch.nn.Module, tokenizer, *, max_tokens: int, max_batch_tokens: int):
+        from captum.attr import LayerIntegratedGradients  # imported here: only servers that explain pay for it
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.max_batch_tokens = max_batch_tokens
+        self.device = next(model.parameters()).device
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._rows = 0
+        self._stop_at: float | None = None
+        self._cancelled = None
+        self._ig = LayerIntegratedGradients(self._forward, model.get_input_embeddings())
+
+    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The logits of a batch of (interpolated) inputs; checks the deadline before every pass."""
+        if self._cancelled is not None and self._cancelled.is_set():
+            raise Cancelled("the caller went away")
+        if self._stop_at is not None and time.monotonic() >= self._stop_at:
+            raise DeadlineExceeded("the deadline passed while the explanation was running")
+        self._rows += input_ids.shape[0]
+        mask = attention_mask.expand(input_ids.shape[0], -1)
+        return self.model(input_ids=input_ids, attention_mask=mask).logits.float()
+
+    def tokenize(self, text: str, truncate: bool):
+        """Token ids, offsets and word ids of ``text``, cut to the model's limit or refused."""
+        full = self.tokenizer(text, add_special_tokens=True, verbose=False)
+        too_long = len(full["input_ids"]) > self.max_tokens
+        if too_long and not truncate:
+            raise InvalidInput(
+                f"the text has {len(full['input_ids'])} tokens; the model takes at most {self.max_tokens} "
+                "(send truncation=TRUNCATE to explain its first tokens)", field="text")
+        encoding = self.tokenizer(text, add_special_tokens=True, truncation=True, max_length=self.max_tokens,
+                                  return_offsets_mapping=True, return_special_tokens_mask=True)
+        return encoding, too_long
+
+    def predict_logits(self, text: str, truncate: bool = True) -> np.ndarray:
+        encoding, _ = self.tokenize(text, truncate)
+        ids = torch.tensor([encoding["input_ids"]], device=self.device)
+        with torch.inference_mode():
+            return self._forward(ids, torch.ones_like(ids)).cpu().numpy()[0]
+
+    def explain(self, text: str, *, target: int | None, steps: int, truncate: bool = True,
+                stop_at: float | None = None, cancelled=None) -> Explanation:
+        """Attribute the ``target`` logit (default: the largest) of ``text`` to its words.
+
+        ``stop_at``: a ``time.monotonic()`` deadline checked before each forward pass; ``cancelled``: an
+        event (``threading.Event``) that stops the work the same way."""
+        self._rows, self._stop_at, self._cancelled = 0, stop_at, cancelled
+        try:
+            encoding, truncated = self.tokenize(text, truncate)
+            ids = torch.tensor([encoding["input_ids"]], device=self.device)
+            mask = torch.ones_like(ids)
+            special = torch.tensor([encoding["special_tokens_mask"]], device=self.device, dtype=torch.bool)
+            baseline = torch.where(special, ids, torch.full_like(ids, self.pad_token_id))
+            with torch.inference_mode():
+                logits = self._forward(ids, mask)[0].cpu().numpy()
+            if target is None:
+                target = int(np.argmax(logits))
+            with torch.enable_grad():
+                attributions, delta = self._ig.attribute(
+                    inputs=ids, baselines=baseline, additional_forward_args=(mask,), target=target, n_steps=steps,
+                    internal_batch_size=max(1, self.max_batch_tokens // ids.shape[1]),
+                    return_convergence_delta=True,
+                )
+            per_token = attributions.sum(dim=-1)[0].detach().float().cpu().numpy()
+            words = merge_words(text, encoding, per_token)
+            return Explanation(logits=logits, target=target, words=words, convergence_delta=float(delta[0]),
+                               num_tokens=len(encoding["input_ids"]), truncated=truncated, steps=steps,
+                               forward_passes=self._rows)
+        finally:
+            self._stop_at = self._cancelled = None
+
+
+def merge_words(text: str, encoding, per_token: np.ndarray) -> list[WordAttribution]:
+    """Word pieces of one word (the same ``word_id``) become one word: attributions summed, span joined."""
+    spans: dict[int, list] = {}
+    for token, word_id in enumerate(encoding.word_ids()):
+        if word_id is None:
+            continue  # special tokens equal the baseline: their attribution is 0
+        start, end = encoding["offset_mapping"][token]
+        entry = spans.setdefault(word_id, [start, end, 0.0])
+        entry[0], entry[1] = min(entry[0], start), max(entry[1], end)
+        entry[2] += float(per_token[token])
+    return [WordAttribution(word=text[start:end], start=start, end=end, attribution=value)
+            for start, end, value in (spans[w] for w in sorted(spans))]
+
+
+def is_float32(model: torch.nn.Module) -> bool:
+    """Every parameter float32 and no quantized layer (dynamic int8 Linear layers hide their weights)."""
+    return (all(p.dtype == torch.float32 for p in model.parameters())
+            and not any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()))
+
+
+def float32_model(classifier) -> torch.nn.Module:
+    """The torch model to explain with: the served one when it is a float32 torch module, otherwise a
+    float32 copy loaded from the same safetensors weights (int8 and bf16 gradients are too coarse)."""
+    model = getattr(classifier, "model", None)  # the torch module, whichever engine serves predictions
+    if isinstance(model, torch.nn.Module) and is_float32(model):
+        return model
+    from transformers import AutoModelForSequenceClassification
+
+    device = getattr(classifier, "device", torch.device("cpu"))
+    return AutoModelForSequenceClassification.from_pretrained(
+        classifier.source, use_safetensors=True, trust_remote_code=False, torch_dtype=torch.float32,
+    ).eval().to(device)
