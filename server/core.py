@@ -117,7 +117,7 @@ class InferenceCore:
         self.window_plan = WindowPlan.for_model(
             classifier.max_tokens, classifier.tokenizer.num_special_tokens_to_add(pair=False),
             settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_windows)
-        self._explainer = None  # server.explain.Explainer, made on the first Explain call
+        self._explainer = None  # server.explain.Explainer, made at start unless Explain is off
         self._explanations = 0  # Explain calls running or waiting now
         self._explain_turn = asyncio.Lock()  # one explanation on the model thread at a time
 
@@ -143,6 +143,10 @@ class InferenceCore:
                                           "device": info.device, "version": info.server_version,
                                           "weights_sha256": info.weights_sha256[:16]})
         self.batcher.start()
+        if self.settings.max_concurrent_explanations:
+            # before SERVING: Captum's first import can take minutes (matplotlib builds its font cache), and a
+            # server predicting in bf16 or int8 loads a float32 copy to explain with
+            await self.batcher.run_in_worker(self._load_explainer)
         if self.settings.warmup:
             started = time.perf_counter()
             for size, width, seconds in await self.batcher.run_in_worker(self._warm_up):
@@ -305,13 +309,16 @@ class InferenceCore:
                            convergence_delta=result.convergence_delta, steps=result.steps,
                            forward_passes=result.forward_passes)
 
-    def _explain_on_model_thread(self, text, target, steps, truncate, stop_at, cancelled):
+    def _load_explainer(self) -> None:
         from server.explain import Explainer, float32_model
 
+        self._explainer = Explainer(float32_model(self.classifier), self.classifier.tokenizer,
+                                    max_tokens=self.classifier.max_tokens,
+                                    max_batch_tokens=self.settings.max_batch_tokens)
+
+    def _explain_on_model_thread(self, text, target, steps, truncate, stop_at, cancelled):
         if self._explainer is None:
-            self._explainer = Explainer(float32_model(self.classifier), self.classifier.tokenizer,
-                                        max_tokens=self.classifier.max_tokens,
-                                        max_batch_tokens=self.settings.max_batch_tokens)
+            self._load_explainer()
         # no label named: the explainer takes the largest logit, which is the predicted label of every head
         try:
             return self._explainer.explain(text, target=target, steps=steps, truncate=truncate, stop_at=stop_at,

@@ -43,7 +43,7 @@ def test_words_are_merged_pieces_whose_offsets_slice_the_original_text(client):
 
 
 def test_attributions_add_up_to_the_logit_difference_from_the_baseline(client, classifier):
-    explanation = client.explain(TEXT, steps=200)
+    explanation = client.explain(TEXT, steps=50, timeout=60)
     target = LABELS.index(explanation.target)
     expected = baseline_logit_difference(classifier, TEXT, target)
     total = sum(w.attribution for w in explanation.words)
