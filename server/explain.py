@@ -42,7 +42,8 @@ class Explanation:
     num_tokens: int
     truncated: bool
     steps: int
-    forward_passes: int  # rows run through the model (each with a backward pass, but for the two of the delta)
+    forward_passes: int  # rows run through the model: 1 prediction + 2 (embeddings of text and baseline)
+    # + steps (each with a backward pass) + 2 (the convergence delta)
 
 
 class Cancelled(ServiceError):

@@ -96,7 +96,9 @@ def test_an_explanation_stops_at_its_deadline_or_when_its_caller_goes(classifier
     gone.set()
     with pytest.raises(Cancelled):
         explainer.explain(TEXT, target=None, steps=50, cancelled=gone)
-    assert explainer.explain(TEXT, target=None, steps=4).forward_passes == 1 + 4 + 2  # predict, steps, delta
+    # rows through the model: the prediction, the embeddings of text and baseline, one per step, the delta's two
+    assert explainer.explain(TEXT, target=None, steps=4).forward_passes == 1 + 2 + 4 + 2
+    assert explainer.explain(TEXT, target=None, steps=10).forward_passes == 1 + 2 + 10 + 2
 
 
 def test_a_spent_deadline_answers_deadline_exceeded(client):
