@@ -34,6 +34,11 @@ class BridgeSettings(BaseSettings):
     backend_client_cert: Path | None = Field(None, description="PEM client certificate for mutual TLS upstream.")
     backend_client_key: Path | None = Field(None, description="PEM key of --backend-client-cert.")
     backend_server_name: str | None = Field(None, description="Expected name in the server's certificate, when it differs from the target host.")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest file accepted by POST /v1/jobs (file scoring); larger ones get 413.")
+    jobs_dir: Path | None = Field(None, description="Directory of file-scoring jobs, shared by every worker (default: a new temporary directory per bridge).")
+    max_jobs: int = Field(2, ge=1, description="File-scoring jobs running at once per worker; beyond it 429.")
+    job_batch_texts: int = Field(32, ge=1, description="Texts per PredictBatch call of a file-scoring job (at most the server's max_batch_texts).")
+    job_ttl_seconds: float = Field(3600.0, gt=0, description="How long a finished job's results stay downloadable.")
     tracing: Literal["off", "console", "otlp"] = Field("off", description="OpenTelemetry tracing: off, console (print spans) or otlp (OTEL_EXPORTER_OTLP_* settings).")
     log_level: str = Field("INFO", description="Python log level.")
 
