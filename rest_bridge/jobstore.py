@@ -83,12 +83,15 @@ class JobStore:
     def results(self, job_id: str, limit: int | None = None) -> Iterator[dict]:
         with (self._dir(job_id) / RESULTS_FILE).open(encoding="utf-8") as handle:
             for count, line in enumerate(handle):
-                if limit is not None and count >= limit:
-                    return
+                if (limit is not None and count >= limit) or not line.endswith("\n"):
+                    return  # (a line without its newline is being written right now)
                 yield json.loads(line)
 
     def request_cancel(self, job_id: str) -> None:
-        (self._dir(job_id) / CANCEL_FILE).touch()
+        try:
+            (self._dir(job_id) / CANCEL_FILE).touch()
+        except FileNotFoundError:  # it ended and was removed meanwhile
+            pass
 
     def cancel_requested(self, job_id: str) -> bool:
         return (self._dir(job_id) / CANCEL_FILE).exists()

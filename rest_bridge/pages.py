@@ -20,8 +20,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
 
 
 def pages_blueprint(settings: BridgeSettings) -> Blueprint:
-    blueprint = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
-                          static_url_path="/static")
+    # templates/ and static/ sit next to the app factory, where Flask looks for them (static at /static)
+    blueprint = Blueprint("pages", __name__)
 
     @blueprint.after_request
     def security_headers(response: Response) -> Response:

@@ -28,7 +28,7 @@ class BridgeSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body; larger ones get 413.")
     max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message sent or received.")
     ready_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of the backend health check behind /readyz.")
-    auth_token: str | None = Field(None, description="Require 'Authorization: Bearer <token>' on /predict and /v1/model (401 otherwise).")
+    auth_token: str | None = Field(None, description="Require 'Authorization: Bearer <token>' on /predict, /v1/model and /v1/jobs (401 otherwise).")
     backend_token: str | None = Field(None, description="Bearer token sent to the gRPC server.")
     backend_ca_cert: Path | None = Field(None, description="PEM CA of the gRPC server's certificate: use TLS upstream.")
     backend_client_cert: Path | None = Field(None, description="PEM client certificate for mutual TLS upstream.")
