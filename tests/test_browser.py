@@ -88,7 +88,7 @@ def test_type_a_text_and_see_label_scores_and_highlights(bridge, visit):
     assert page.inner_text("#label") == expected["label"]
     bars = page.query_selector_all("#scores .bar-row")
     assert [b.get_attribute("data-label") for b in bars] == LABELS
-    assert page.inner_text("#scores .bar-row.top .bar-name") == expected["label"]
+    assert page.inner_text("#scores .bar-row.is-top .bar-name") == expected["label"]
     if has_route(bridge, "/explain"):
         explained = requests.post(f"{bridge.url}/explain", json={"text": text, "label": expected["label"]}, timeout=60).json()
         page.wait_for_selector("#highlights:not([hidden]) mark.word")

@@ -116,7 +116,7 @@ const Api = (() => {
   function renderBars(container, values, { highlight, format, scale = 1 } = {}) {
     const rows = Object.entries(values).map(([name, value]) => {
       const row = document.createElement("div");
-      row.className = "bar-row" + (name === highlight ? " top" : "");
+      row.className = "bar-row" + (name === highlight ? " is-top" : "");
       row.dataset.label = name;
       const label = document.createElement("span");
       label.className = "bar-name";
