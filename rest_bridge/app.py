@@ -17,9 +17,11 @@ from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
 from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
+from rest_bridge.jobs import jobs_blueprint
 from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.oip import Limits, needs_token, oip_blueprint
 from rest_bridge.openapi import build_openapi
+from rest_bridge.pages import pages_blueprint
 from rest_bridge.schemas import ExplainIn, PredictIn
 from rest_bridge.settings import BridgeSettings
 from sentiment.common import __version__
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
 PROTECTED_PATHS = {"/predict", "/explain", "/v1/model"}
+PROTECTED_PREFIXES = ("/v1/jobs",)
 
 
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
@@ -50,7 +53,8 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     """Build the app. The gRPC client (and its channel) is made here, so call it after any fork.
 
     Routes: POST /predict, POST /explain, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json, and the Open
-    Inference Protocol's /v2/... (``rest_bridge/oip.py``)."""
+    Inference Protocol's /v2/... (``rest_bridge/oip.py``); the pages (/, /score, /docs) and file-scoring
+    jobs (/v1/jobs) come from their own blueprints."""
     settings = settings or BridgeSettings()
     client = client or SentimentClient(timeout=settings.timeout_seconds, config=settings.channel_config())
     expected_auth = f"Bearer {settings.auth_token}".encode() if settings.auth_token else None
@@ -62,6 +66,7 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     # Requests past this many in flight are refused at once: a bridge thread waiting on a full backend is
     # a queue nobody bounds, and callers would wait instead of backing off.
     in_flight = threading.BoundedSemaphore(settings.max_concurrent_requests)
+    app.extensions["sentiment_in_flight"] = in_flight  # file-scoring jobs take their slots from it too
 
     def request_id() -> str:
         return request.headers.get("X-Request-Id") or uuid.uuid4().hex
@@ -82,7 +87,8 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     @app.before_request
     def start_clock_and_check_token():
         request.environ["sentiment.started"] = time.monotonic()
-        if expected_auth and (request.path in PROTECTED_PATHS or needs_token(request.path)):
+        if expected_auth and (request.path in PROTECTED_PATHS or needs_token(request.path)
+                              or request.path.startswith(PROTECTED_PREFIXES)):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected_auth):
                 response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
@@ -105,12 +111,16 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     def too_large(error: RequestEntityTooLarge):
         _drain_unread_body()
         return error_response(413, "PAYLOAD_TOO_LARGE",
-                              f"the body is larger than {settings.max_body_bytes} bytes")
+                              f"the body is larger than {request.max_content_length} bytes")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        return error_response(error.code or 500, HTTP_CODE_NAMES.get(error.code, error.name.upper().replace(" ", "_")),
-                              error.description or error.name)
+        response = error_response(error.code or 500,
+                                  HTTP_CODE_NAMES.get(error.code, error.name.upper().replace(" ", "_")),
+                                  error.description or error.name)
+        if "Allow" in dict(error.get_headers()):  # a 405 names the methods the route has (RFC 9110)
+            response.headers["Allow"] = dict(error.get_headers())["Allow"]
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
@@ -211,4 +221,6 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
         release=in_flight.release, count_upstream=lambda code: metrics.upstream.labels(code).inc(),
         max_in_flight=settings.max_concurrent_requests)))
 
+    app.register_blueprint(pages_blueprint(settings))
+    app.register_blueprint(jobs_blueprint(settings, client, in_flight))
     return app

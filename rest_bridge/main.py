@@ -57,8 +57,16 @@ def _prepare_multiprocess_metrics() -> None:
         stale.unlink()
 
 
+def _shared_jobs_dir(settings: BridgeSettings) -> BridgeSettings:
+    """One jobs directory for every worker, made before they fork: a job started by one worker is seen
+    (polled, downloaded, cancelled) by all of them."""
+    if settings.jobs_dir is not None:
+        return settings
+    return settings.model_copy(update={"jobs_dir": Path(tempfile.mkdtemp(prefix="sentiment-bridge-jobs-"))})
+
+
 def main(argv: list[str] | None = None) -> None:
-    settings = load_settings(argv)
+    settings = _shared_jobs_dir(load_settings(argv))
     configure_logging(settings.log_level)
     _prepare_multiprocess_metrics()
     logging.getLogger(__name__).info("bridge on %s:%d -> %s", settings.host, settings.port, settings.backend)

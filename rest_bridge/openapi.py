@@ -7,7 +7,7 @@ from pydantic.json_schema import models_json_schema
 
 from clients.types import ModelInfo
 from rest_bridge import oip_openapi
-from rest_bridge.schemas import ErrorOut, ExplainIn, ExplainOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
+from rest_bridge.schemas import ErrorOut, ExplainIn, ExplainOut, JobStatusOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
 
 REF = "#/components/schemas/{model}"
 
@@ -18,7 +18,8 @@ def _json(ref: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     reasons = {400: "Malformed JSON, or the service refused the input (INVALID_ARGUMENT)",
-               401: "Missing or wrong bearer token", 413: "Body larger than the limit",
+               401: "Missing or wrong bearer token", 404: "No such job (or it expired)",
+               409: "The job is still running", 413: "Body larger than the limit",
                415: "Content-Type is not application/json", 422: "JSON of the wrong shape or types",
                429: "The service is overloaded (see Retry-After)", 503: "The backend is unavailable",
                504: "The backend did not answer within the deadline"}
@@ -28,7 +29,7 @@ def _errors(*codes: int) -> dict:
 def build_openapi(version: str) -> dict:
     _, schema = models_json_schema(
         [(m, "validation" if m in (PredictIn, ExplainIn) else "serialization")
-         for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut)]
+         for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut, JobStatusOut)]
         + oip_openapi.MODELS,
         ref_template=REF,
     )
@@ -43,11 +44,14 @@ def build_openapi(version: str) -> dict:
                     {"$ref": "#/components/schemas/PredictBatchOut"}]}}}},
         **_errors(400, 401, 413, 415, 422, 429, 503, 504),
     }
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "Sentiment REST bridge", "version": version,
                  "description": "JSON over HTTP in front of the sentiment.v1 gRPC service, and the Open "
                                 "Inference Protocol (KServe v2) REST API under /v2."},
+        "tags": [{"name": "api", "description": "Predictions, the model, health"},
+                 {"name": "file scoring", "description": "Score a CSV or JSONL file as a background job"},
+                 {"name": "pages", "description": "The bridge's web pages (HTML) and their files"}],
         "paths": {
             "/predict": {"post": {
                 "summary": "Classify one text or several",
@@ -71,6 +75,88 @@ def build_openapi(version: str) -> dict:
                                 "responses": {"200": {"description": "Ready", "content": _json("StatusOut")},
                                               "503": {"description": "Not ready", "content": _json("StatusOut")}}}},
             **oip_openapi.paths(),
+            "/metrics": {"get": {"summary": "Prometheus metrics of every worker",
+                                 "responses": {"200": {"description": "Prometheus text format",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document",
+                                      "responses": {"200": {"description": "OpenAPI 3.1",
+                                                            "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            **_job_paths(),
+            **_page_paths(),
         },
         "components": {"schemas": schema["$defs"]},
+    }
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                operation.setdefault("tags", ["api"])
+    return document
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+def _job_paths() -> dict:
+    options = {
+        "truncation": {"type": "string", "default": "truncate",
+                       "description": "Texts over the model's token limit: as in /predict."},
+        "text_field": {"type": "string", "default": "text", "description": "The column holding the text."},
+    }
+    raw_file = {"schema": {"type": "string"}}
+    return {
+        "/v1/jobs": {"post": {
+            "summary": "Score a CSV or JSONL file in the background", "tags": ["file scoring"],
+            "description": "Answers 202 at once with the job's status (and its URL in `Location`); poll it, then "
+                           "download the result. The file is capped by `--max-upload-bytes`. Send a form "
+                           "(`curl -F file=@reviews.csv`) or the file itself as the body.",
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string", "format": "binary",
+                             "description": "CSV with a header row, or JSON lines (one object per line)"},
+                    **options}}},
+                "text/csv": raw_file, "application/x-ndjson": raw_file}},
+            "responses": {"202": {"description": "Accepted: the job's status", "content": _json("JobStatusOut"),
+                                  "headers": {"Location": {"schema": {"type": "string"},
+                                                           "description": "The job's status URL"}}},
+                          **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
+        }},
+        "/v1/jobs/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": {"summary": "A job's progress, label counts and first rows", "tags": ["file scoring"],
+                    "responses": {"200": {"description": "The job's status", "content": _json("JobStatusOut")},
+                                  **_errors(401, 404)}},
+            "delete": {"summary": "Cancel a running job, or delete a finished one", "tags": ["file scoring"],
+                       "responses": {"204": {"description": "Cancelled or deleted"}, **_errors(401, 404)}},
+        },
+        "/v1/jobs/{job_id}/result": {
+            "parameters": [JOB_ID],
+            "get": {"summary": "Download the scored file", "tags": ["file scoring"],
+                    "description": "JSONL: every input object plus `prediction` (as /predict answers) or `error`. "
+                                   "CSV: the input's columns, then `predicted_label`, `predicted_class`, a "
+                                   "`score_<label>` per class, `num_tokens`, `truncated` and `error`.",
+                    "parameters": [{"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"],
+                                                                                "default": "jsonl"}}],
+                    "responses": {"200": {"description": "The scored rows, in input order", "content": {
+                        "application/x-ndjson": raw_file, "text/csv": raw_file}},
+                        **_errors(401, 404, 409, 422)}},
+        },
+    }
+
+
+def _page_paths() -> dict:
+    def page(summary: str) -> dict:
+        return {"get": {"summary": summary, "tags": ["pages"],
+                        "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}}
+
+    def files(summary: str) -> dict:
+        return {"get": {"summary": summary, "tags": ["pages"],
+                        "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+                        "responses": {"200": {"description": "The file"}, **_errors(404)}}}
+
+    return {
+        "/": page("The playground: classify a text, see its scores and which words mattered"),
+        "/score": page("Score a CSV or JSONL file and download the result"),
+        "/docs": page("This document in Swagger UI"),
+        "/docs/assets/{filename}": files("Swagger UI's files (from the flask-swagger-ui package)"),
+        "/static/{filename}": files("The pages' stylesheet and scripts"),
     }

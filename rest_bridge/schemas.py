@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 class PredictIn(BaseModel):
     """Give ``text`` (one prediction, the seed's shape) or ``texts`` (a list of predictions)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # "exactly one of text or texts", said in the schema too, so that validators and generated clients
+    # refuse what the bridge refuses ({} or both)
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"oneOf": [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+    ]})
 
     text: StrictStr | None = Field(None, description="One text to classify.")
     texts: list[StrictStr] | None = Field(None, description="Several texts, answered in order.")
@@ -104,3 +109,37 @@ class ErrorOut(BaseModel):
 
 class StatusOut(BaseModel):
     status: str
+
+
+class JobError(BaseModel):
+    code: str = Field(description="gRPC status name of what stopped the job (UNAVAILABLE, ...), or ABORTED.")
+    message: str
+
+
+class JobPreviewRow(BaseModel):
+    text: str | None = Field(description="The row's text, cut to 200 characters.")
+    label: str | None = Field(description="Predicted label (null when the row could not be scored).")
+    score: float | None = Field(description="Probability of that label.")
+    error: str | None = Field(description="Why the row could not be scored (an empty text, one too long, ...).")
+
+
+class JobStatusOut(BaseModel):
+    """A file-scoring job: progress while it runs, label counts and the first rows as they are scored."""
+
+    id: str
+    state: Literal["queued", "running", "done", "failed"]
+    filename: str
+    format: Literal["csv", "jsonl"]
+    columns: list[str] = Field(description="The file's columns, in order; the CSV result keeps them first.")
+    text_field: str
+    truncation: str
+    total: int = Field(description="Rows in the file.")
+    done: int = Field(description="Rows scored so far (with or without an error).")
+    errors: int = Field(description="Rows that could not be scored.")
+    labels: dict[str, int] = Field(description="Rows per predicted label so far, every label of the model listed.")
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    error: JobError | None = Field(description="Why a failed job stopped.")
+    preview: list[JobPreviewRow] = Field(description="The first 20 rows scored.")

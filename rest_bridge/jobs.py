@@ -1,0 +1,187 @@
+"""File scoring as jobs: ``POST /v1/jobs`` takes a CSV or JSONL upload and answers 202 at once; the file
+is scored in a background thread (see ``scoring``) while ``GET /v1/jobs/<id>`` reports progress from
+any worker (see ``jobstore``), and ``GET /v1/jobs/<id>/result`` downloads it as JSONL or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from flask import Blueprint, Response, request
+from werkzeug.utils import secure_filename
+
+from clients.client import SentimentClient
+from clients.types import TRUNCATION
+from rest_bridge.errors import HTTP_CODE_NAMES, error_response
+from rest_bridge.jobstore import ACTIVE_STATES, JobStore
+from rest_bridge.scoring import JobRunner
+from rest_bridge.settings import BridgeSettings
+from rest_bridge.uploads import JSONL_TYPES, UploadError, read_upload
+
+PREVIEW_ROWS = 20
+PREVIEW_CHARS = 200
+RAW_TYPES = ("text/csv", "text/tab-separated-values", "text/plain", *JSONL_TYPES)
+PREDICTION_COLUMNS = ("predicted_label", "predicted_class")
+TRAILING_COLUMNS = ("num_tokens", "truncated", "error")
+
+
+def jobs_blueprint(settings: BridgeSettings, client: SentimentClient, gate) -> Blueprint:
+    store = JobStore(settings.jobs_dir or Path(tempfile.mkdtemp(prefix="sentiment-bridge-jobs-")),
+                     settings.job_ttl_seconds)
+    runner = JobRunner(store, client, gate, max_jobs=settings.max_jobs, timeout_seconds=settings.timeout_seconds)
+    blueprint = Blueprint("jobs", __name__)
+
+    @blueprint.post("/v1/jobs")
+    def create_job():
+        request.max_content_length = settings.max_upload_bytes
+        truncation = request.values.get("truncation", "truncate")
+        if truncation not in TRUNCATION:
+            return error_response(422, "UNPROCESSABLE_ENTITY", f"truncation must be one of {', '.join(TRUNCATION)}",
+                                  "truncation")
+        text_field = request.values.get("text_field") or "text"
+        try:
+            data, filename, content_type = _uploaded_file()
+            upload = read_upload(data, filename=filename, content_type=content_type, text_field=text_field)
+        except UploadError as error:
+            return error_response(error.status, HTTP_CODE_NAMES[error.status], error.message)
+        # fails fast (503 and the like) when the backend is down, and gives the labels and the batch limit
+        info = client.model_info(timeout=settings.timeout_seconds)
+        store.sweep()
+        job_id = uuid.uuid4().hex
+        store.create(job_id, {
+            "id": job_id, "state": "queued", "filename": filename, "format": upload.format,
+            "columns": upload.columns, "text_field": text_field, "truncation": truncation,
+            "total": len(upload.rows), "done": 0, "errors": 0, "labels": dict.fromkeys(info.labels, 0),
+            "created_at": time.time(), "started_at": None, "finished_at": None, "error": None,
+        })
+        batch_size = max(1, min(settings.job_batch_texts, info.max_batch_texts or settings.job_batch_texts))
+        if not runner.try_start(job_id, upload, text_field=text_field, truncation=truncation, batch_size=batch_size):
+            store.remove(job_id)
+            return error_response(429, "RESOURCE_EXHAUSTED", f"this bridge worker is scoring {settings.max_jobs} "
+                                  "files already, its limit; retry later")
+        response = _status_response(store, job_id)
+        response.status_code = 202
+        response.headers["Location"] = f"{request.script_root}/v1/jobs/{job_id}"
+        return response
+
+    @blueprint.get("/v1/jobs/<job_id>")
+    def job_status(job_id: str):
+        return _status_response(store, job_id)
+
+    @blueprint.get("/v1/jobs/<job_id>/result")
+    def job_result(job_id: str):
+        status = store.read_status(job_id)
+        if status is None:
+            return _no_such_job(job_id)
+        if status["state"] in ACTIVE_STATES:
+            return error_response(409, "CONFLICT", "the job is still running; download its result when it is done")
+        kind = request.args.get("format", "jsonl")
+        if kind not in ("jsonl", "csv"):
+            return error_response(422, "UNPROCESSABLE_ENTITY", "format must be jsonl or csv", "format")
+        lines = _csv_lines(store, job_id, status) if kind == "csv" else _jsonl_lines(store, job_id)
+        name = f"{Path(secure_filename(status['filename'] or '')).stem or 'texts'}.scored.{kind}"
+        return Response(lines, mimetype="text/csv" if kind == "csv" else "application/x-ndjson",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @blueprint.delete("/v1/jobs/<job_id>")
+    def delete_job(job_id: str):
+        status = store.read_status(job_id)
+        if status is None:
+            return _no_such_job(job_id)
+        if status["state"] in ACTIVE_STATES:
+            store.request_cancel(job_id)  # the worker running it (maybe another one) stops and removes it
+        else:
+            store.remove(job_id)
+        return Response(status=204)
+
+    return blueprint
+
+
+def _uploaded_file() -> tuple[bytes, str, str]:
+    """The file of a multipart form (field ``file``, as browsers and ``curl -F file=@x.csv`` send it), or a
+    raw CSV / JSONL body (``curl --data-binary @x.csv -H 'Content-Type: text/csv'``)."""
+    if request.mimetype == "multipart/form-data":
+        file = request.files.get("file")
+        if file is None:
+            raise UploadError(422, "send the file in a form field named 'file'")
+        return file.read(), file.filename or "", file.mimetype or ""
+    if request.mimetype in RAW_TYPES:
+        return request.get_data(), request.args.get("filename", ""), request.mimetype
+    raise UploadError(415, "send a multipart form with a 'file' field, or a text/csv or application/x-ndjson body")
+
+
+def _no_such_job(job_id: str) -> Response:
+    return error_response(404, "NOT_FOUND", f"no job {job_id!r} (finished jobs are kept for a while, then removed)")
+
+
+def _status_response(store: JobStore, job_id: str) -> Response:
+    status = store.read_status(job_id)
+    if status is None:
+        return _no_such_job(job_id)
+    body = {k: v for k, v in status.items() if k != "owner"}
+    body["preview"] = [_preview(record, status["text_field"]) for record in store.results(job_id, PREVIEW_ROWS)]
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+def _preview(record: dict, text_field: str) -> dict:
+    text = record["row"].get(text_field)
+    prediction = record.get("prediction")
+    return {
+        "text": text[:PREVIEW_CHARS] if isinstance(text, str) else None,
+        "label": prediction["label"] if prediction else None,
+        "score": prediction["scores"][prediction["label"]] if prediction else None,
+        "error": record["error"]["message"] if "error" in record else None,
+    }
+
+
+def _jsonl_lines(store: JobStore, job_id: str):
+    for record in store.results(job_id):
+        extra = {"prediction": record["prediction"]} if "prediction" in record else {"error": record["error"]}
+        yield json.dumps({**record["row"], **extra}, ensure_ascii=False) + "\n"
+
+
+def _csv_lines(store: JobStore, job_id: str, status: dict):
+    """The input's columns first, then the prediction's (renamed where the input already has that name)."""
+    labels = list(status["labels"])
+    taken = set(status["columns"])
+    added = {}
+    for name in (*PREDICTION_COLUMNS, *(f"score_{label}" for label in labels), *TRAILING_COLUMNS):
+        column = name
+        while column in taken:
+            column = f"_{column}"
+        taken.add(column)
+        added[name] = column
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line([*status["columns"], *added.values()])
+    for record in store.results(job_id):
+        row = [_cell(record["row"].get(c)) for c in status["columns"]]
+        prediction = record.get("prediction")
+        if prediction:
+            scores = prediction["scores"]
+            row += [prediction["label"], prediction["predicted_class"], *(scores.get(label, "") for label in labels),
+                    prediction["num_tokens"], prediction["truncated"], ""]
+        else:
+            row += ["", "", *("" for _ in labels), "", "", record["error"]["message"]]
+        yield line(row)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+

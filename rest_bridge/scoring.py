@@ -1,0 +1,136 @@
+"""Scoring one uploaded file in a background thread: batched ``PredictBatch`` calls through the bridge's
+own gRPC client, each holding one of the bridge's in-flight slots, so a job never pushes the bridge past
+``--max-concurrent-requests`` (it waits for a slot; callers of /predict are refused as before)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from clients.client import SentimentClient
+from clients.errors import SentimentError
+from rest_bridge.jobstore import JobStore
+from rest_bridge.uploads import Upload
+
+log = logging.getLogger(__name__)
+
+# Refusals a job waits out (with backoff) instead of failing: an overloaded or restarting backend.
+RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED"}
+# Errors about one text: the batch is scored again text by text, and only the bad rows carry the error.
+ROW_ERRORS = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"}
+GATE_POLL_SECONDS = 0.25
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, client: SentimentClient, gate: threading.Semaphore, *,
+                 max_jobs: int, timeout_seconds: float):
+        self.store = store
+        self.client = client
+        self.gate = gate
+        self.slots = threading.BoundedSemaphore(max_jobs)
+        self.timeout_seconds = timeout_seconds
+        self.retry_seconds = 3 * timeout_seconds  # how long one batch waits out an overloaded backend
+
+    def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str, batch_size: int) -> bool:
+        """Start the job's thread, or return False when this worker already runs ``max_jobs`` jobs."""
+        if not self.slots.acquire(blocking=False):
+            return False
+        thread = threading.Thread(target=self._run, args=(job_id, upload, text_field, truncation, batch_size),
+                                  daemon=True, name=f"job-{job_id[:8]}")
+        thread.start()
+        return True
+
+    def _run(self, job_id: str, upload: Upload, text_field: str, truncation: str, batch_size: int) -> None:
+        try:
+            status = {**self.store.read_status(job_id), "state": "running", "started_at": time.time()}
+            self.store.write_status(job_id, status)
+            try:
+                for start in range(0, len(upload.rows), batch_size):
+                    if self.store.cancel_requested(job_id):
+                        raise JobCancelled
+                    records = self._score(job_id, upload.rows[start:start + batch_size], text_field, truncation)
+                    self.store.append_results(job_id, records)
+                    _count(status, records)
+                    self.store.write_status(job_id, status)
+                status["state"] = "done"
+            except JobCancelled:
+                self.store.remove(job_id)
+                return
+            except SentimentError as error:
+                status.update(state="failed", error={"code": error.code, "message": error.message})
+            except Exception:  # noqa: BLE001 - a job must end in a state the page can show
+                log.exception("file-scoring job %s failed", job_id)
+                status.update(state="failed", error={"code": "INTERNAL", "message": "internal error in the bridge"})
+            status["finished_at"] = time.time()
+            if not self.store.cancel_requested(job_id):
+                self.store.write_status(job_id, status)
+            else:
+                self.store.remove(job_id)
+        finally:
+            self.slots.release()
+
+    def _score(self, job_id: str, rows: list[dict], text_field: str, truncation: str) -> list[dict]:
+        records: list[dict] = [{"row": row} for row in rows]
+        scorable = [i for i, row in enumerate(rows) if isinstance(row.get(text_field), str) and row[text_field]]
+        for i, record in enumerate(records):
+            if i not in scorable:
+                record["error"] = {"code": "INVALID_ARGUMENT", "message": f"the row has no text in {text_field!r}"}
+        texts = [rows[i][text_field] for i in scorable]
+        if not texts:
+            return records
+        try:
+            predictions = [{"prediction": p.to_dict()} for p in self._call(job_id, lambda timeout: self.client.predict_batch(
+                texts, truncation=truncation, timeout=timeout, request_id=job_id))]
+        except SentimentError as error:
+            if error.code not in ROW_ERRORS:
+                raise
+            predictions = [self._score_one(job_id, text, truncation) for text in texts]
+        for i, prediction in zip(scorable, predictions):
+            records[i].update(prediction)
+        return records
+
+    def _score_one(self, job_id: str, text: str, truncation: str) -> dict:
+        try:
+            prediction = self._call(job_id, lambda timeout: self.client.predict(
+                text, truncation=truncation, timeout=timeout, request_id=job_id))
+        except SentimentError as error:
+            if error.code not in ROW_ERRORS:
+                raise
+            return {"error": {"code": error.code, "message": error.message}}
+        return {"prediction": prediction.to_dict()}
+
+    def _call(self, job_id: str, call: Callable[[float], object]):
+        """One call in one in-flight slot; refusals of an overloaded backend are retried with backoff."""
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.2
+        while True:
+            while not self.gate.acquire(timeout=GATE_POLL_SECONDS):
+                if self.store.cancel_requested(job_id):
+                    raise JobCancelled
+            try:
+                return call(self.timeout_seconds)
+            except SentimentError as error:
+                if error.code not in RETRYABLE or time.monotonic() + pause > deadline:
+                    raise
+            finally:
+                self.gate.release()
+            if self.store.cancel_requested(job_id):
+                raise JobCancelled
+            time.sleep(pause)
+            pause = min(2 * pause, 5.0)
+
+
+def _count(status: dict, records: list[dict]) -> None:
+    status["done"] += len(records)
+    for record in records:
+        if "error" in record:
+            status["errors"] += 1
+        else:
+            label = record["prediction"]["label"]
+            status["labels"][label] = status["labels"].get(label, 0) + 1
