@@ -46,7 +46,7 @@ def take(model_dir: Path, out: Path) -> list[Path]:
                 page.fill("#text", EXAMPLE)
                 page.click("#classify")
                 page.wait_for_selector("#result:not([hidden])")
-                page.wait_for_function("!document.querySelector('#explain-note').textContent.includes('Working')")
+                page.wait_for_selector("#highlights:not([hidden]) mark.word")
                 shots.append(out / "playground.png")
                 page.screenshot(path=shots[-1], full_page=True)
 
@@ -70,7 +70,7 @@ def take(model_dir: Path, out: Path) -> list[Path]:
                 phone.fill("#text", EXAMPLE)
                 phone.click("#classify")
                 phone.wait_for_selector("#result:not([hidden])")
-                phone.wait_for_function("!document.querySelector('#explain-note').textContent.includes('Working')")
+                phone.wait_for_selector("#highlights:not([hidden]) mark.word")
                 shots.append(out / "playground-phone.png")
                 phone.screenshot(path=shots[-1], full_page=True)
         finally:
