@@ -150,7 +150,7 @@ def test_max_message_bytes_refuses_a_larger_message_and_keeps_serving(tiny_model
 
 
 def test_max_input_tokens_cuts_texts_to_the_setting(tiny_model_dir):
-    settings = server_settings(tiny_model_dir, max_input_tokens=8)
+    settings = server_settings(tiny_model_dir, max_input_tokens=8, engine="torch")
     with ServerThread(settings, load_classifier(settings)) as server:
         with SentimentClient(server.target, timeout=30) as client:
             assert client.model_info().max_input_tokens == 8
@@ -164,8 +164,10 @@ def test_max_input_tokens_cuts_texts_to_the_setting(tiny_model_dir):
 
 
 def test_dtype_int8_quantizes_the_linear_layers_and_serves_the_quantized_model(tiny_model_dir, classifier):
-    settings = server_settings(tiny_model_dir, dtype="int8")
+    """With --engine torch (the ONNX Runtime int8 path is tests/test_engines.py's)."""
+    settings = server_settings(tiny_model_dir, dtype="int8", engine="torch")
     int8 = load_classifier(settings)
+    assert (int8.engine_name, int8.dtype_name) == ("torch", "int8")
     modules = list(int8.model.modules())
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in modules)
     assert not any(type(m) is torch.nn.Linear for m in modules)  # every Linear layer was quantized
@@ -268,7 +270,7 @@ def test_concurrent_callers_are_batched_together(tiny_model_dir):
 def test_torch_threads_sets_torchs_intra_op_threads(tiny_model_dir):
     before = torch.get_num_threads()
     try:
-        load_classifier(server_settings(tiny_model_dir, torch_threads=1))
+        load_classifier(server_settings(tiny_model_dir, torch_threads=1, engine="torch"))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
