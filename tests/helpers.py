@@ -118,7 +118,7 @@ class Process:
             self._reader.join(10)
 
 
-def read_port_file(path: Path, process: "Process | None" = None, timeout: float = 120.0) -> dict:
+def read_port_file(path: Path, process: "Process | None" = None, timeout: float = 600.0) -> dict:
     """The ports a server wrote to its ``--port-file`` once listening (it binds port 0: no race for a port)."""
     def written():
         if process is not None and process.proc.poll() is not None:
@@ -139,9 +139,11 @@ def python_script(module: str, *args: str) -> list[str]:
 
 def server_process(model_dir, port_file: Path, *extra: str, module: str = "server.app", env: dict | None = None,
                    port: int = 0) -> Process:
-    """``sentiment-server`` on 127.0.0.1, port 0 by default (read it back with ``read_port_file``)."""
+    """``sentiment-server`` on 127.0.0.1, port 0 by default (read it back with ``read_port_file``), on the torch
+    engine: these tests are about the process; choosing engines (timed at load) is tests/test_engines.py's."""
     return Process(python_script(module, "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                 "--port-file", str(port_file), "--device", "cpu", "--metrics-port", "0", *extra),
+                                 "--port-file", str(port_file), "--device", "cpu", "--engine", "torch",
+                                 "--metrics-port", "0", *extra),
                    env=env)
 
 

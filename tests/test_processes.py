@@ -236,7 +236,7 @@ def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_
 
 def serve_all_env(tiny_model_dir, tmp_path) -> dict:
     return {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": "0",
-            "SENTIMENT_DEVICE": "cpu", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",
+            "SENTIMENT_DEVICE": "cpu", "SENTIMENT_ENGINE": "torch", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",
             "SENTIMENT_BRIDGE_PORT": "0", "SENTIMENT_BRIDGE_PORT_FILE": str(tmp_path / "bridge.json"),
             "SENTIMENT_BRIDGE_WORKERS": "1"}
 
