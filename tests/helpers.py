@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import string
 import subprocess
 import sys
@@ -116,6 +118,15 @@ class Process:
         self.proc.wait(10)
         if self._reader is not None:
             self._reader.join(10)
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port bound but never listening, for the whole ``with``: connections to it are refused
+    (a backend that is down), and no other process can take it meanwhile."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        yield unused.getsockname()[1]
 
 
 def read_port_file(path: Path, process: "Process | None" = None, timeout: float = 600.0) -> dict:
