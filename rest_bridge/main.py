@@ -46,7 +46,7 @@ def _init_worker(settings: BridgeSettings) -> None:
 
 
 def _write_port_file(settings: BridgeSettings, arbiter) -> None:
-    from server.port_file import write_port_file
+    from sentiment.common.port_file import write_port_file
 
     write_port_file(settings.port_file, {"http": arbiter.LISTENERS[0].sock.getsockname()[1]})
 

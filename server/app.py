@@ -18,7 +18,7 @@ from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
 from server.metrics import ServerMetrics
 from server.model import SequenceClassifier
-from server.port_file import write_port_file
+from sentiment.common.port_file import write_port_file
 from server.settings import BUILTIN, ServerSettings, load_settings
 
 log = logging.getLogger(__name__)
