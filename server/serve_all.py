@@ -38,9 +38,14 @@ def main() -> int:
         env.setdefault("SENTIMENT_PORT_FILE", str(Path(tempfile.mkdtemp(prefix="sentiment-serve-all-")) / "ports.json"))
     processes = [subprocess.Popen([sys.executable, "-m", "server.app"], env=env)]
 
+    signalled: set[int] = set()
+
     def forward(signum, _frame):
+        """Pass a signal on, once per child: a second SIGTERM could reach a child after its event loop
+        has closed (signal handlers back to the default) while it finishes exiting, and kill it."""
         for process in processes:
-            if process.poll() is None:
+            if process.poll() is None and process.pid not in signalled:
+                signalled.add(process.pid)
                 process.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
