@@ -205,7 +205,7 @@ def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_mo
         with BridgeThread(target, timeout_seconds=30) as bridge:
             with SentimentClient(target) as client:
                 client.wait_until_serving(timeout=120)
-            job = threading.Thread(target=batch_job)
+            job = threading.Thread(target=batch_job, daemon=True)  # never outlives a failed test
             job.start()
             assert progressed.wait(120)
             hold.close()
