@@ -31,6 +31,8 @@ class BridgeApplication(BaseApplication):
         self.cfg.set("accesslog", None)
         self.cfg.set("post_worker_init", lambda worker: _init_worker(s))
         self.cfg.set("child_exit", _forget_worker_metrics)
+        if s.port_file:
+            self.cfg.set("when_ready", lambda arbiter: _write_port_file(s, arbiter))
 
     def load(self):
         from rest_bridge.app import create_app  # each worker builds its own app and gRPC channel, after fork
@@ -41,6 +43,12 @@ class BridgeApplication(BaseApplication):
 def _init_worker(settings: BridgeSettings) -> None:
     configure_logging(settings.log_level)
     configure_tracing(settings.tracing, "sentiment-bridge")  # after fork: span exporters run threads
+
+
+def _write_port_file(settings: BridgeSettings, arbiter) -> None:
+    from sentiment.common.port_file import write_port_file
+
+    write_port_file(settings.port_file, {"http": arbiter.LISTENERS[0].sock.getsockname()[1]})
 
 
 def _forget_worker_metrics(server, worker) -> None:

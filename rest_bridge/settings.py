@@ -20,7 +20,8 @@ class BridgeSettings(BaseSettings):
 
     backend: str = Field("localhost:50051", description="gRPC target: host:port, dns:///name:port, or a comma-separated list of host:port.")
     host: str = Field("0.0.0.0", description="Address to listen on.")
-    port: int = Field(8080, description="HTTP port.")
+    port: int = Field(8080, description="HTTP port (0 picks a free one).")
+    port_file: Path | None = Field(None, description="Once listening, write the bound port here as JSON ({\"http\": ...}), so that --port 0 can be read back.")
     workers: int = Field(2, ge=1, description="gunicorn worker processes (each holds one gRPC channel).")
     threads: int = Field(96, ge=1, description="Threads per worker: HTTP requests handled at once by each worker (keep it above --max-concurrent-requests, so refusals and health checks never wait for a thread).")
     max_concurrent_requests: int = Field(64, ge=1, description="Most /predict and /explain calls in flight to the backend per worker; beyond it 429 at once instead of a queue.")

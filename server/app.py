@@ -18,6 +18,7 @@ from server.core import InferenceCore
 from server.grpc_service import create_server, set_serving
 from server.metrics import ServerMetrics
 from server.model import SequenceClassifier
+from sentiment.common.port_file import write_port_file
 from server.settings import BUILTIN, ServerSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ class RunningServer:
             await asyncio.wait_for(self.core.stop(), timeout=grace)
         except asyncio.TimeoutError:
             log.warning("calls still queued after the %.0fs grace period are cut off", grace)
-        await asyncio.sleep(max(0.0, min(lame_duck, deadline - loop.time())))
+        else:
+            lame_duck = max(0.0, min(lame_duck, deadline - loop.time()))
+            log.info("queue drained: refusing new calls for %.1fs (lame duck), then closing the listener", lame_duck)
+            await asyncio.sleep(lame_duck)
         await self.server.stop(max(0.5, deadline - loop.time()))
         self.metrics.close()
 
@@ -79,6 +83,8 @@ async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
     metrics_port = metrics.serve(settings.metrics_host or settings.host, settings.metrics_port) if settings.metrics else None
     log.info("listening on %s:%d (model %s, %s, %s %s); metrics on port %s", settings.host, port, classifier.source,
              classifier.device_name, classifier.engine_name, classifier.dtype_name, metrics_port)
+    if settings.port_file:
+        write_port_file(settings.port_file, {"grpc": port, "metrics": metrics_port})
     await core.start()
     await set_serving(health_servicer, True)
     log.info("serving")

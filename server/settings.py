@@ -28,6 +28,7 @@ class ServerSettings(BaseSettings):
     model_version: str = Field("1", min_length=1, description="The model's version in the Open Inference Protocol API.")
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(50051, description="gRPC port (0 picks a free one).")
+    port_file: Path | None = Field(None, description="Once listening, write the bound ports here as JSON ({\"grpc\": ..., \"metrics\": ...}), so that --port 0 can be read back.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs: auto picks cuda when torch sees a GPU.")
     dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field("auto", description="Weights and activations: auto is bf16 on CUDA; on the CPU float32 or, where the CPU has native bf16 (AMX, AVX512-BF16), bf16 too, timed at load with the engines. int8: dynamic quantization (CPU; ONNX Runtime's or torch's, by --engine).")
     engine: Literal["auto", "torch", "onnxruntime"] = Field("auto", description="Inference engine: torch, onnxruntime (CPU: the checkpoint exported to ONNX, fused by ONNX Runtime's transformer optimizer, cached in the model cache), or auto: on the CPU every candidate for --dtype is timed at load and the fastest serves each batch size; on CUDA torch. A model the export cannot handle falls back to torch with one log line.")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.ci_skips import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
 from tests.helpers import ServerThread, build_tiny_model
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import socket
 import string
@@ -38,12 +40,6 @@ def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0,
     BertForSequenceClassification(config).eval().save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerThread:
@@ -83,29 +79,104 @@ class ServerThread:
 
 
 class Process:
-    """A console script in a subprocess, killed at the end whatever happens."""
+    """A console script in a subprocess, killed at the end whatever happens.
+
+    Its stdout and stderr (merged) are read all the time by a thread, so a chatty child never blocks on a
+    full pipe; ``output()`` returns what it wrote so far."""
 
     def __init__(self, args: list[str], env: dict | None = None):
         self.args = args
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def __enter__(self) -> "Process":
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, errors="replace")
+        self._reader = threading.Thread(target=self._drain, daemon=True, name=f"drain-{self.proc.pid}")
+        self._reader.start()
         return self
 
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def output(self) -> str:
-        return self.proc.stdout.read() if self.proc.stdout else ""
+        """What the child wrote so far; all of it once the child has exited."""
+        if self.proc.poll() is not None and self._reader is not None:
+            self._reader.join(10)
+        return "".join(self._lines)
 
     def __exit__(self, *exc) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+        if self._reader is not None:
+            self._reader.join(10)
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port bound but never listening, for the whole ``with``: connections to it are refused
+    (a backend that is down), and no other process can take it meanwhile."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        yield unused.getsockname()[1]
+
+
+def read_port_file(path: Path, process: "Process | None" = None, timeout: float = 600.0) -> dict:
+    """The ports a server wrote to its ``--port-file`` once listening (it binds port 0: no race for a port)."""
+    def written():
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"exited ({process.proc.returncode}) before listening:\n{process.output()[-3000:]}")
+        return json.loads(path.read_text()) if path.exists() else None
+
+    deadline = time.monotonic() + timeout
+    while (ports := written()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no port file at {path} within {timeout}s")
+        time.sleep(0.02)
+    return ports
 
 
 def python_script(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def server_process(model_dir, port_file: Path, *extra: str, module: str = "server.app", env: dict | None = None,
+                   port: int = 0) -> Process:
+    """``sentiment-server`` on 127.0.0.1, port 0 by default (read it back with ``read_port_file``), on the torch
+    engine: these tests are about the process; choosing engines (timed at load) is tests/test_engines.py's."""
+    return Process(python_script(module, "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+                                 "--port-file", str(port_file), "--device", "cpu", "--engine", "torch",
+                                 "--metrics-port", "0", *extra),
+                   env=env)
+
+
+class Hold:
+    """The test's gate on a ``tests.gated_server`` process: while held, every forward pass waits."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "hold"
+        self.started = directory / "hold.started"
+
+    @property
+    def env(self) -> dict:
+        return {"SENTIMENT_TEST_HOLD": str(self.path)}
+
+    def close(self) -> None:
+        self.path.touch()
+
+    def open(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def forward_passes_started(self) -> int:
+        return len(self.started.read_text().splitlines()) if self.started.exists() else 0
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):

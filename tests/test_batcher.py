@@ -291,3 +291,23 @@ def test_time_bound_also_refuses_when_the_oldest_queued_text_has_waited_past_it(
         return model.batches
 
     assert run(scenario()) == [[4], [4]]
+
+
+def test_time_bound_is_off_when_max_queue_seconds_is_0():
+    """The same queue that the bound of 5 s refuses above is accepted whole with max_queue_seconds=0: only
+    the count bound applies."""
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=0)
+        batcher.rate.observe(100, 1.0)  # 100 padded tokens per second: the queue below is 10 s of work
+        model.gate.clear()
+        running = asyncio.create_task(batcher.submit([enc(1000)]))
+        await until(lambda: model.calls_started == 1)
+        queued = [asyncio.create_task(batcher.submit([enc(50)])) for _ in range(3)]
+        await until(lambda: batcher.queue_depth == 3)
+        model.gate.set()
+        rows = await asyncio.gather(running, *queued)
+        await batcher.drain()
+        return rows
+
+    assert [r[0][0] for r in run(scenario())] == [1000.0, 50.0, 50.0, 50.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import jsonschema
@@ -12,7 +13,7 @@ from werkzeug.serving import make_server
 from clients import SentimentClient
 from rest_bridge.app import create_app
 from rest_bridge.settings import BridgeSettings
-from tests.helpers import LABELS, free_port
+from tests.helpers import LABELS
 
 
 class BridgeThread:
@@ -153,7 +154,12 @@ def test_openapi_document_matches_what_the_bridge_answers(bridge):
 
 
 def test_backend_down_answers_503_quickly_and_readyz_follows():
-    port = free_port()  # nothing listens here
+    with socket.socket() as unused:  # bound, never listening: connections to it are refused for the whole test
+        unused.bind(("127.0.0.1", 0))
+        _backend_down(unused.getsockname()[1])
+
+
+def _backend_down(port: int):
     with BridgeThread(f"127.0.0.1:{port}", timeout_seconds=2.0) as dead:
         response = post(dead.url, {"text": "hello"})
         assert response.status_code == 503

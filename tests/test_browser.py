@@ -12,7 +12,7 @@ import requests
 
 from clients import SentimentClient
 from tests.browser import DESKTOP, PHONE, chromium, missing_browser
-from tests.helpers import LABELS, free_port
+from tests.helpers import LABELS, refused_port
 from tests.test_bridge import BridgeThread
 
 pytestmark = pytest.mark.browser
@@ -136,7 +136,7 @@ def test_a_refused_text_and_a_busy_service_read_as_sentences(bridge, visit):
 
 
 def test_backend_down_shows_a_readable_error(visit):
-    with BridgeThread(f"127.0.0.1:{free_port()}", timeout_seconds=2.0) as dead:
+    with refused_port() as port, BridgeThread(f"127.0.0.1:{port}", timeout_seconds=2.0) as dead:
         seen = visit(dead.url)
         page = seen.page
         classify(page, "i love this")

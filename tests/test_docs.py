@@ -26,3 +26,25 @@ def test_environment_variables_and_flags_both_configure_the_server(monkeypatch):
     monkeypatch.setenv("SENTIMENT_PORT", "1234")
     settings = load_settings(["--port", "4321", "--no-reflection"])
     assert (settings.max_batch_size, settings.port, settings.reflection) == (7, 4321, False)
+
+
+RELIABILITY = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text()
+
+
+def test_every_test_named_in_the_reliability_doc_exists():
+    import ast
+    import re
+
+    named = re.findall(r"`tests/(test_\w+)\.py::(test_\w+)`", RELIABILITY)
+    assert len(named) > 40
+    for module, test in named:
+        tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text())
+        assert test in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}, f"{module}::{test}"
+
+
+def test_every_promise_in_the_reliability_doc_names_a_test():
+    table = RELIABILITY[RELIABILITY.index("| promise | how | tests that hold it |"):]
+    rows = [line for line in table[: table.index("\n\n")].splitlines()[2:]]
+    assert len(rows) >= 20
+    for row in rows:
+        assert "`tests/test_" in row.rsplit(" | ", 1)[1], row

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from clients import AsyncSentimentClient, SentimentClient, SentimentError
 from server.model import SequenceClassifier
 from tests.conftest import server_settings
-from tests.helpers import Process, ServerThread, free_port, python_script, wait_for
+from tests.helpers import LABELS, Hold, ServerThread, read_port_file, server_process, wait_for
 from tests.test_bridge import BridgeThread
 
 
@@ -31,11 +31,13 @@ class GatedClassifier(SequenceClassifier):
         self.gate.set()
         self.busy = threading.Event()
         self.seen: list[int] = []
+        self.batch_sizes: list[int] = []
 
     def forward(self, encodings):
         self.busy.set()
         self.gate.wait(30)
         self.seen.extend(e.num_tokens for e in encodings)
+        self.batch_sizes.append(len(encodings))
         return super().forward(encodings)
 
 
@@ -75,26 +77,37 @@ def test_overload_refuses_the_excess_at_once_and_serves_the_queue(gated):
     assert len(results) - len(errors) == queue + 1
 
 
-def test_calls_held_in_grpc_core_past_the_time_bound_are_cancelled_not_served_late(tiny_model_dir, classifier):
-    """grpc.aio takes calls from gRPC core one at a time; when the server cannot take them (here its event
-    loop stalls for 3 s), the calls wait in core, where no handler can refuse them. Past
-    --max-queue-seconds core cancels them instead of handing them over late."""
-    calls = 4
-    with ServerThread(server_settings(tiny_model_dir, max_queue_seconds=1, warmup=False), classifier) as server:
+def _stall_the_server_loop_and_call(tiny_model_dir, classifier, max_queue_seconds: float, calls: int = 4) -> list[str]:
+    """Stall the server's event loop for 3 s (the fault) while ``calls`` calls arrive: they wait in gRPC
+    core, where no handler can refuse them."""
+    with ServerThread(server_settings(tiny_model_dir, max_queue_seconds=max_queue_seconds, warmup=False), classifier) as server:
         with SentimentClient(server.target, timeout=30) as client:
             client.predict("warm the channel up")
             stalled = threading.Event()
 
-            def stall():  # the fault: the server's event loop does not run for 3 s
+            def stall():
                 stalled.set()
                 time.sleep(3)
 
             server.loop.call_soon_threadsafe(stall)
             assert stalled.wait(10)
             with ThreadPoolExecutor(calls) as pool:
-                outcomes = list(pool.map(lambda i: _outcome(client.predict, f"good day {i}"), range(calls)))
-    # one call matches the request grpc.aio had already made before the stall; the others wait in core
-    assert sorted(outcomes) == ["CANCELLED"] * (calls - 1) + ["OK"], outcomes
+                return list(pool.map(lambda i: _outcome(client.predict, f"good day {i}"), range(calls)))
+
+
+def test_calls_held_in_grpc_core_past_the_time_bound_are_cancelled_not_served_late(tiny_model_dir, classifier):
+    """grpc.aio takes calls from gRPC core one at a time; when the server cannot take them (here its event
+    loop stalls for 3 s), the calls wait in core. Past --max-queue-seconds (1 s) core cancels them instead of
+    handing them over late. (A call grpc.aio had already asked core for before the stall is not held in
+    core, and may be served: the promise is about the held ones, so only CANCELLED or OK are allowed.)"""
+    outcomes = _stall_the_server_loop_and_call(tiny_model_dir, classifier, max_queue_seconds=1)
+    assert "CANCELLED" in outcomes and set(outcomes) <= {"OK", "CANCELLED"}, outcomes
+
+
+def test_max_queue_seconds_0_turns_the_time_bound_off_so_held_calls_are_served_late(tiny_model_dir, classifier):
+    """The contrast: with --max-queue-seconds 0 core holds the calls through the same stall and they are
+    all served, late."""
+    assert _stall_the_server_loop_and_call(tiny_model_dir, classifier, max_queue_seconds=0) == ["OK"] * 4
 
 
 def _outcome(call, *args) -> str:
@@ -161,47 +174,62 @@ def test_reflection_can_be_switched_off(tiny_model_dir, classifier):
             assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_model_dir):
-    port = free_port()
-    args = python_script("server.app", "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                         "--device", "cpu", "--metrics-port", "0")
-    target = f"127.0.0.1:{port}"
-    outcomes: list[str] = []
+def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_model_dir, tmp_path):
+    """The server is killed while the model holds a call (the test's gate): that call, and the job it
+    belongs to, ride through the restart; the bridge answers 503 while the server is down and recovers."""
+    hold = Hold(tmp_path)
+    records: list[tuple[int, float, float, str]] = []  # (call, started, ended, outcome)
     progressed = threading.Event()
 
-    def batch_job():  # a job that must ride through the restart: waits for the server within its deadline
-        with SentimentClient(target, timeout=120, wait_for_ready=True) as client:
-            for i in range(150):
-                try:
-                    client.predict(f"good film {i}")
-                    outcomes.append("ok")
-                except SentimentError as error:
-                    outcomes.append(error.code)
-                if i == 20:
-                    progressed.set()
+    with server_process(tiny_model_dir, tmp_path / "first.json", module="tests.gated_server", env=hold.env) as first:
+        port = read_port_file(tmp_path / "first.json", first)["grpc"]
+        target = f"127.0.0.1:{port}"
 
-    with BridgeThread(target, timeout_seconds=30) as bridge:
-        first = Process(args).__enter__()
-        try:
+        finished = threading.Event()
+
+        def batch_job():  # a job that must ride through the restart: waits for the server within its deadline
+            with SentimentClient(target, timeout=120, wait_for_ready=True) as client:
+                i = 0
+                while not finished.is_set():  # calls one after another until the test has seen the restart
+                    started = time.monotonic()
+                    try:
+                        client.predict(f"good film {i}")
+                        outcome = "ok"
+                    except SentimentError as error:
+                        outcome = error.code
+                    records.append((i, started, time.monotonic(), outcome))
+                    i += 1
+                    if i == 20:
+                        progressed.set()
+
+        with BridgeThread(target, timeout_seconds=30) as bridge:
             with SentimentClient(target) as client:
                 client.wait_until_serving(timeout=120)
-            job = threading.Thread(target=batch_job)
+            job = threading.Thread(target=batch_job, daemon=True)  # never outlives a failed test
             job.start()
             assert progressed.wait(120)
+            hold.close()
+            passes = hold.forward_passes_started()
+            wait_for(lambda: hold.forward_passes_started() > passes, what="a call held on the model")
+            killed_at = time.monotonic()
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(30)
+            hold.open()
             down = requests.post(f"{bridge.url}/predict", json={"text": "hello"}, timeout=25)
             assert down.status_code == 503 and down.json()["error"]["code"] == "UNAVAILABLE"
             assert requests.get(f"{bridge.url}/readyz", timeout=25).status_code == 503
-            with Process(args):
+            with server_process(tiny_model_dir, tmp_path / "second.json", port=port):
                 wait_for(lambda: requests.get(f"{bridge.url}/readyz", timeout=5).status_code == 200, timeout=120,
                          what="bridge ready again")
                 up = requests.post(f"{bridge.url}/predict", json={"text": "hello"}, timeout=25)
                 assert up.status_code == 200
+                after_restart = len(records)
+                wait_for(lambda: len(records) >= after_restart + 20, timeout=120, what="the job's calls after the restart")
+                finished.set()
                 job.join(180)
-        finally:
-            first.__exit__(None, None, None)
-    assert outcomes == ["ok"] * 150
+    in_flight_at_kill = [i for i, started, ended, _ in records if started < killed_at < ended]
+    assert len(in_flight_at_kill) == 1  # the held call was on the wire when the server died ...
+    assert [outcome for *_, outcome in records] == ["ok"] * len(records)  # ... and it, like every other call, succeeded
 
 
 TEXTS = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3000)
@@ -212,17 +240,54 @@ JSON_VALUES = st.recursive(
 )
 
 
+MAX_TEXTS, MAX_CHARS, MAX_TOKENS = 16, 2000, 64  # the test server's limits (tests/conftest.py, the tiny model)
+
+
+def first_problem(texts: list[str], reject: bool, tokenizer) -> str | None:
+    """The field a correct server names for this batch, from the documented rules alone; None when valid."""
+    if not texts or len(texts) > MAX_TEXTS:
+        return "texts"
+    for index, text in enumerate(texts):
+        if not text.strip() or len(text) > MAX_CHARS:
+            return f"texts[{index}]"
+    for index, text in enumerate(texts):
+        if reject and len(tokenizer(text)["input_ids"]) > MAX_TOKENS:
+            return f"texts[{index}]"
+    return None
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(texts=st.lists(TEXTS, min_size=0, max_size=20), reject=st.booleans())
-def test_any_unicode_batch_gets_an_answer_or_invalid_argument(grpc_server, texts, reject):
+def test_any_unicode_batch_is_answered_when_valid_and_refused_naming_the_field_when_not(grpc_server, classifier, texts, reject):
+    """Valid batches (whatever their script) are answered, one prediction per text; invalid ones get
+    INVALID_ARGUMENT naming the first bad field; the server stays up either way."""
+    problem = first_problem(texts, reject, classifier.tokenizer)
     with SentimentClient(grpc_server.target, timeout=30) as client:
         try:
             predictions = client.predict_batch(texts, truncation="reject" if reject else "truncate")
         except SentimentError as error:
-            assert error.code == "INVALID_ARGUMENT", error
+            assert problem is not None, f"a valid batch was refused: {error}"
+            assert (error.code, error.field) == ("INVALID_ARGUMENT", problem)
         else:
-            assert len(predictions) == len(texts)
+            assert problem is None, f"an invalid batch was answered ({problem})"
+            assert len(predictions) == len(texts) and all(p.label in LABELS for p in predictions)
         assert client.health() == "SERVING"
+
+
+NON_ASCII_TEXTS = st.text(alphabet=st.characters(min_codepoint=0x80, blacklist_categories=("Cs",)), min_size=1,
+                          max_size=300).filter(lambda text: text.strip())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(NON_ASCII_TEXTS, min_size=1, max_size=MAX_TEXTS))
+def test_valid_non_ascii_text_is_always_answered(grpc_server, fuzz_bridge, texts):
+    """Any script, emoji, combining marks, right-to-left text: answered over gRPC and through the bridge."""
+    with SentimentClient(grpc_server.target, timeout=30) as client:
+        predictions = client.predict_batch(texts)
+    assert [p.label in LABELS for p in predictions] == [True] * len(texts)
+    response = requests.post(f"{fuzz_bridge}/predict", json={"texts": texts}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert [p["label"] for p in response.json()["predictions"]] == [p.label for p in predictions]
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +304,13 @@ def test_any_json_body_gets_200_or_a_documented_4xx_in_json(fuzz_bridge, body):
     assert response.status_code in (200, 400, 413, 422), response.text
     payload = response.json()
     assert ("error" in payload) == (response.status_code != 200)
+    if _valid_single_text(body):  # the success branch: a valid body is always answered
+        assert response.status_code == 200 and payload["label"] in LABELS, payload
+
+
+def _valid_single_text(body) -> bool:
+    return (isinstance(body, dict) and set(body) <= {"text", "x"} and isinstance(body.get("text"), str)
+            and bool(body["text"].strip()) and len(body["text"]) <= MAX_CHARS)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -86,7 +86,8 @@ def test_stream_echoes_ids_and_reports_bad_items_without_ending_the_stream(clien
 
 
 def test_stream_keeps_many_texts_in_flight(grpc_server):
-    """Thousands of texts on one stream: all answered once, with the server reading no faster than it serves."""
+    """Thousands of texts on one stream: all answered once. (That the server reads no faster than it serves
+    is held by tests/test_promises.py::test_stream_window_bounds_what_one_stream_puts_in_the_queue.)"""
     async def run():
         async with AsyncSentimentClient(grpc_server.target) as client:
             return [r async for r in client.stream([f"good day {i}" for i in range(2000)])]
@@ -142,16 +143,3 @@ def test_async_client_predicts_batches_and_reads_info(grpc_server):
     single, batch, info, health, code = asyncio.run(run())
     assert single.label in LABELS and len(batch) == 2 and info.labels == LABELS
     assert health == "SERVING" and code == "INVALID_ARGUMENT"
-
-
-def test_concurrent_callers_are_batched_together(grpc_server):
-    before = grpc_server.running.core.batcher.stats.batches
-
-    async def run():
-        async with AsyncSentimentClient(grpc_server.target) as client:
-            return await asyncio.gather(*(client.predict(f"good film {i}") for i in range(64)))
-
-    results = asyncio.run(run())
-    stats = grpc_server.running.core.batcher.stats
-    assert len(results) == 64
-    assert stats.batches - before < 64  # some calls shared a forward pass

@@ -13,7 +13,7 @@ import requests
 
 from clients import SentimentClient
 from rest_bridge.jobstore import JobStore
-from tests.helpers import LABELS, Process, free_port, python_script, wait_for
+from tests.helpers import LABELS, Process, python_script, read_port_file, refused_port, wait_for
 from tests.test_bridge import BridgeThread
 
 CSV_TEXT = "id,text,label\n1,i love this film,pos\n2,terrible food,neg\n3,,none\n4,\"okay, not great\",mid\n"
@@ -151,7 +151,7 @@ def test_jobs_past_the_per_worker_limit_get_429(grpc_server, tmp_path):
 
 
 def test_backend_down_refuses_the_upload_with_503():
-    with BridgeThread(f"127.0.0.1:{free_port()}", timeout_seconds=2.0) as dead:
+    with refused_port() as port, BridgeThread(f"127.0.0.1:{port}", timeout_seconds=2.0) as dead:
         response = upload(dead.url, CSV_TEXT)
         assert response.status_code == 503 and response.json()["error"]["code"] == "UNAVAILABLE"
 
@@ -166,12 +166,12 @@ def test_a_job_whose_worker_died_reads_as_failed(tmp_path):
     assert failed["state"] == "failed" and failed["error"]["code"] == "ABORTED"
 
 
-def test_every_gunicorn_worker_sees_every_job(grpc_server):
+def test_every_gunicorn_worker_sees_every_job(grpc_server, tmp_path):
     """Two workers, one job directory: polls and downloads land on either worker and all find the job."""
-    port = free_port()
     with Process(python_script("rest_bridge.main", "--backend", grpc_server.target, "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "2", "--threads", "4")) as bridge:
-        url = f"http://127.0.0.1:{port}"
+                               "--port", "0", "--port-file", str(tmp_path / "bridge.json"),
+                               "--workers", "2", "--threads", "4")) as bridge:
+        url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', bridge)['http']}"
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
         job = upload(url, CSV_TEXT).json()
         status = finished(url, job["id"])

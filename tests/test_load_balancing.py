@@ -7,7 +7,7 @@ import signal
 import requests
 
 from clients import SentimentClient
-from tests.helpers import Process, free_port, python_script
+from tests.helpers import read_port_file, server_process
 from tests.test_processes import metric_samples
 
 REPLICAS = 3
@@ -19,14 +19,14 @@ def served_predicts(metrics_port: int) -> float:
     return metric_samples(text).get(("sentiment_grpc_requests_total", (("code", "OK"), ("method", "Predict"))), 0.0)
 
 
-def test_round_robin_spreads_calls_and_survives_a_replica_dying(tiny_model_dir):
-    ports = [(free_port(), free_port()) for _ in range(REPLICAS)]
-    replicas = [Process(python_script("server.app", "--model", str(tiny_model_dir), "--host", "127.0.0.1",
-                                      "--port", str(grpc_port), "--metrics-port", str(metrics_port), "--device", "cpu",
-                                      "--no-warmup")) for grpc_port, metrics_port in ports]
+def test_round_robin_spreads_calls_and_survives_a_replica_dying(tiny_model_dir, tmp_path):
+    port_files = [tmp_path / f"replica-{i}.json" for i in range(REPLICAS)]
+    replicas = [server_process(tiny_model_dir, port_file, "--no-warmup") for port_file in port_files]
     for replica in replicas:
         replica.__enter__()
     try:
+        bound = [read_port_file(port_file, replica) for port_file, replica in zip(port_files, replicas)]
+        ports = [(b["grpc"], b["metrics"]) for b in bound]
         addresses = [f"127.0.0.1:{grpc_port}" for grpc_port, _ in ports]
         for address in addresses:
             with SentimentClient(address) as probe:

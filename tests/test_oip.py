@@ -306,9 +306,9 @@ def test_rest_v2_needs_the_token_except_for_health(grpc_server):
 
 
 def test_rest_probes_say_false_and_infer_503_when_the_server_is_down():
-    from tests.helpers import free_port
+    from tests.helpers import refused_port
 
-    with BridgeThread(f"127.0.0.1:{free_port()}", timeout_seconds=2.0) as dead:
+    with refused_port() as port, BridgeThread(f"127.0.0.1:{port}", timeout_seconds=2.0) as dead:
         for path, key in (("/v2/health/live", "live"), ("/v2/health/ready", "ready"),
                           ("/v2/models/sentiment/ready", "ready")):
             response = requests.get(f"{dead.url}{path}", timeout=10)

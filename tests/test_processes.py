@@ -1,23 +1,24 @@
-"""The console scripts as a user runs them: real processes, real sockets, signals."""
+"""The console scripts as a user runs them: real processes, real sockets (port 0, read back), signals."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import pytest
 import requests
 
 from clients import SentimentClient, SentimentError
-from tests.helpers import LABELS, Process, free_port, python_script, wait_for
-
-
-def start_server(model_dir, port, *extra):
-    return Process(python_script("server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                 "--device", "cpu", "--metrics-port", "0", *extra))
+from tests.helpers import LABELS, Hold, Process, python_script, read_port_file, server_process, wait_for
 
 
 def test_bridge_never_imports_torch():
@@ -32,31 +33,69 @@ def metric_samples(text: str) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-def test_server_and_gunicorn_bridge_end_to_end_with_request_ids_and_metrics(tiny_model_dir):
-    grpc_port, http_port = free_port(), free_port()
-    with start_server(tiny_model_dir, grpc_port) as server, Process(python_script(
-            "rest_bridge.main", "--backend", f"127.0.0.1:{grpc_port}", "--host", "127.0.0.1",
-            "--port", str(http_port), "--workers", "2", "--threads", "4")) as bridge:
-        with SentimentClient(f"127.0.0.1:{grpc_port}") as client:
-            client.wait_until_serving(timeout=120)
-        url = f"http://127.0.0.1:{http_port}"
-        wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
-        response = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10,
-                                 headers={"X-Request-Id": "trace-me-42"})
-        assert response.status_code == 200 and response.json()["label"] in LABELS
-        assert response.headers["X-Request-Id"] == "trace-me-42"
-        for i in range(20):
-            assert requests.post(f"{url}/predict", json={"texts": [f"good {i}", "bad"]}, timeout=10).status_code == 200
-        assert requests.post(f"{url}/predict", json={"text": ""}, timeout=10).status_code == 400
-        # /metrics adds up every gunicorn worker
-        samples = metric_samples(requests.get(f"{url}/metrics", timeout=10).text)
-        ok = samples[("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "200")))]
-        assert ok == 21
-        assert samples[("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "400")))] == 1
-        assert samples[("sentiment_bridge_upstream_calls_total", (("code", "INVALID_ARGUMENT"),))] == 1
-        assert samples[("sentiment_http_request_duration_seconds_count", (("route", "/predict"),))] == 22
-        bridge.proc.send_signal(signal.SIGTERM)
-        assert bridge.proc.wait(30) == 0
+def bridge_process(backend: str, port_file: Path, *extra: str, env: dict | None = None) -> Process:
+    return Process(python_script("rest_bridge.main", "--backend", backend, "--host", "127.0.0.1", "--port", "0",
+                                 "--port-file", str(port_file), *extra), env=env)
+
+
+def per_worker_counts(metrics_dir: Path, key: tuple) -> dict[int, float]:
+    """``key``'s value as each gunicorn worker wrote it to its own multiprocess file (counter_<pid>.db)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    counts = {}
+    for db in sorted(metrics_dir.glob("counter_*.db")):
+        single = metrics_dir.parent / f"one-{db.stem}"
+        single.mkdir(exist_ok=True)
+        shutil.copy(db, single / db.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(single))
+        counts[int(db.stem.split("_")[1])] = metric_samples(generate_latest(registry).decode()).get(key, 0.0)
+    return counts
+
+
+PREDICT_OK = ("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "200")))
+
+
+def test_server_and_gunicorn_bridge_end_to_end_with_request_ids_and_metrics(tiny_model_dir, tmp_path):
+    metrics_dir = tmp_path / "bridge-metrics"
+    metrics_dir.mkdir()
+    with server_process(tiny_model_dir, tmp_path / "server.json") as server:
+        grpc_port = read_port_file(tmp_path / "server.json", server)["grpc"]
+        with bridge_process(f"127.0.0.1:{grpc_port}", tmp_path / "bridge.json", "--workers", "2", "--threads", "4",
+                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as bridge:
+            url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', bridge)['http']}"
+            with SentimentClient(f"127.0.0.1:{grpc_port}") as client:
+                client.wait_until_serving(timeout=120)
+            wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
+            response = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10,
+                                     headers={"X-Request-Id": "trace-me-42"})
+            assert response.status_code == 200 and response.json()["label"] in LABELS
+            assert response.headers["X-Request-Id"] == "trace-me-42"
+            ok = 1
+            for i in range(20):
+                assert requests.post(f"{url}/predict", json={"texts": [f"good {i}", "bad"]}, timeout=10).status_code == 200
+                ok += 1
+            assert requests.post(f"{url}/predict", json={"text": ""}, timeout=10).status_code == 400
+            # /metrics must add up every gunicorn worker: send concurrent requests until both workers have
+            # served some (the kernel decides which worker accepts a connection), then compare
+            with ThreadPoolExecutor(8) as pool:
+                for _ in range(50):
+                    if len([c for c in per_worker_counts(metrics_dir, PREDICT_OK).values() if c > 0]) >= 2:
+                        break
+                    codes = list(pool.map(lambda i: requests.post(f"{url}/predict", json={"text": f"good {i}"},
+                                                                  timeout=10).status_code, range(16)))
+                    assert codes == [200] * 16
+                    ok += 16
+            per_worker = per_worker_counts(metrics_dir, PREDICT_OK)
+            assert len([c for c in per_worker.values() if c > 0]) == 2, per_worker
+            samples = metric_samples(requests.get(f"{url}/metrics", timeout=10).text)
+            assert samples[PREDICT_OK] == sum(per_worker.values()) == ok
+            assert samples[("sentiment_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "400")))] == 1
+            assert samples[("sentiment_bridge_upstream_calls_total", (("code", "INVALID_ARGUMENT"),))] == 1
+            assert samples[("sentiment_http_request_duration_seconds_count", (("route", "/predict"),))] == ok + 1
+            bridge.proc.send_signal(signal.SIGTERM)
+            assert bridge.proc.wait(30) == 0
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(30) == 0
         access = [json.loads(line) for line in server.output().splitlines() if '"sentiment.access"' in line]
@@ -66,10 +105,9 @@ def test_server_and_gunicorn_bridge_end_to_end_with_request_ids_and_metrics(tiny
     assert all(len(e["request_id"]) >= 8 for e in access)  # generated where the caller sent none
 
 
-def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir):
-    port = free_port()
-    with start_server(tiny_model_dir, port, "--grace-seconds", "20") as server:
-        target = f"127.0.0.1:{port}"
+def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir, tmp_path):
+    with server_process(tiny_model_dir, tmp_path / "ports.json", "--grace-seconds", "20") as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
         with SentimentClient(target) as client:
             client.wait_until_serving(timeout=120)
         calls: list[tuple[float, float, str]] = []  # (started, ended, outcome)
@@ -112,15 +150,123 @@ def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir):
     assert "listening" in output and "stopped" in output
 
 
-def test_serve_all_runs_server_and_bridge_and_stops_on_sigterm(tiny_model_dir):
-    grpc_port, http_port = free_port(), free_port()
-    env = {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": str(grpc_port),
-           "SENTIMENT_DEVICE": "cpu", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1", "SENTIMENT_BRIDGE_PORT": str(http_port),
-           "SENTIMENT_BRIDGE_WORKERS": "1"}
-    with Process(python_script("server.serve_all"), env=env) as both:
-        url = f"http://127.0.0.1:{http_port}"
+def held_server(tiny_model_dir, tmp_path, *extra) -> tuple[Process, Hold]:
+    """The real server process (tests.gated_server) with the model held by the test's gate."""
+    hold = Hold(tmp_path)
+    return server_process(tiny_model_dir, tmp_path / "ports.json", *extra, module="tests.gated_server",
+                          env=hold.env), hold
+
+
+def _outcome(call, *args, **kwargs) -> tuple[str, str]:
+    try:
+        call(*args, **kwargs)
+        return "OK", ""
+    except SentimentError as error:
+        return error.code, error.message
+
+
+def test_not_serving_and_refusing_calls_while_warming_up(tiny_model_dir, tmp_path):
+    """The server listens at once but says NOT_SERVING (and refuses Predict with UNAVAILABLE) until its
+    warm-up batches have run; here the test holds the first warm-up batch."""
+    process, hold = held_server(tiny_model_dir, tmp_path, "--warmup")
+    hold.close()
+    with process as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
+        wait_for(lambda: hold.forward_passes_started() >= 1, what="the first warm-up batch")
+        with SentimentClient(target, timeout=30, retries=False) as client:
+            assert client.health() == "NOT_SERVING"
+            code, message = _outcome(client.predict, "good film")
+            assert code == "UNAVAILABLE" and "not ready" in message
+            hold.open()
+            client.wait_until_serving(timeout=120)
+            assert client.predict("good film").label in LABELS
+
+
+def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame_duck(tiny_model_dir, tmp_path):
+    """On SIGTERM: health NOT_SERVING at once; new calls refused by our handlers (UNAVAILABLE, "shutting
+    down") while the held call finishes; once the queue is drained, refusals go on for --lame-duck-seconds
+    with the listener still open (the process is still there)."""
+    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", "--grace-seconds", "300",
+                                "--lame-duck-seconds", "300")
+    with process as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
+        with SentimentClient(target, timeout=120, retries=False) as client:
+            client.wait_until_serving(timeout=120)
+            hold.close()
+            held: list[tuple[str, str]] = []
+            holder = threading.Thread(target=lambda: held.append(_outcome(client.predict, "good film")))
+            holder.start()
+            wait_for(lambda: hold.forward_passes_started() == 1, what="the call on the model")
+            server.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: client.health(timeout=5) == "NOT_SERVING", what="NOT_SERVING after SIGTERM")
+            code, message = _outcome(client.predict, "a new call")
+            assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
+            assert holder.is_alive() and not held  # the held call is still being served
+            hold.open()
+            holder.join(60)
+            assert held == [("OK", "")]
+            wait_for(lambda: "lame duck" in server.output(), what="the drain to finish")
+            code, message = _outcome(client.predict, "a call in the lame-duck period")
+            assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
+            assert server.proc.poll() is None  # still listening: the refusal came from our handler
+            assert hold.forward_passes_started() == 1  # no refused call reached the model
+
+
+def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_dir, tmp_path):
+    """A call the model is still on when --grace-seconds run out is cut off (the process does not wait for
+    it); the process then exits 0."""
+    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", "--grace-seconds", "1",
+                                "--lame-duck-seconds", "0")
+    with process as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
+        with SentimentClient(target, timeout=300, retries=False) as client:
+            client.wait_until_serving(timeout=120)
+            hold.close()
+            held: list[tuple[str, str]] = []
+            holder = threading.Thread(target=lambda: held.append(_outcome(client.predict, "good film")))
+            holder.start()
+            wait_for(lambda: hold.forward_passes_started() == 1, what="the call on the model")
+            server.proc.send_signal(signal.SIGTERM)
+            holder.join(120)  # ends while the model is still held: the grace period cut it off
+            assert hold.path.exists() and held and held[0][0] in ("CANCELLED", "UNAVAILABLE"), held
+            assert "cut off" in server.output()
+            hold.open()  # let the model thread finish, so the interpreter can exit
+            assert server.proc.wait(60) == 0
+
+
+def serve_all_env(tiny_model_dir, tmp_path) -> dict:
+    return {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": "0",
+            "SENTIMENT_DEVICE": "cpu", "SENTIMENT_ENGINE": "torch", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",
+            "SENTIMENT_BRIDGE_PORT": "0", "SENTIMENT_BRIDGE_PORT_FILE": str(tmp_path / "bridge.json"),
+            "SENTIMENT_BRIDGE_WORKERS": "1"}
+
+
+def test_serve_all_runs_server_and_bridge_and_stops_on_sigterm(tiny_model_dir, tmp_path):
+    with Process(python_script("server.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
+        url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', both)['http']}"
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=120, what="ready")
         body = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10).json()
         assert body["label"] == LABELS[body["predicted_class"]]
         both.proc.send_signal(signal.SIGTERM)
         assert both.proc.wait(60) == 0
+
+
+@pytest.mark.parametrize("victim", ["server", "bridge"])
+def test_serve_all_exits_non_zero_when_either_child_dies(tiny_model_dir, tmp_path, victim):
+    with Process(python_script("server.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
+        url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', both)['http']}"
+        wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=120, what="ready")
+        started = re.search(r"the server \(pid (\d+)\) and the bridge \(pid (\d+)\)", both.output())
+        pids = {"server": int(started[1]), "bridge": int(started[2])}
+        os.kill(pids[victim], signal.SIGKILL)
+        assert both.proc.wait(60) == 128 + signal.SIGKILL
+        assert not _alive(pids["bridge" if victim == "server" else "server"])  # serve-all stopped it and reaped it
+        assert f"the {victim} exited" in both.output()
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,31 @@
+"""``python -m tests.gated_server <sentiment-server flags>``: the real server process (``server.app.main``:
+settings, warm-up, health, SIGTERM handling) with a model the test holds from outside.
+
+Each forward pass first appends a line to ``$SENTIMENT_TEST_HOLD.started`` (so the test knows the model
+is busy), then waits while the file ``$SENTIMENT_TEST_HOLD`` exists: the test's own gate, across processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import server.app
+from server.model import SequenceClassifier
+
+HOLD = Path(os.environ["SENTIMENT_TEST_HOLD"])
+STARTED = HOLD.with_name(HOLD.name + ".started")
+
+
+class HeldClassifier(SequenceClassifier):
+    def forward(self, encodings):
+        with STARTED.open("a") as started:
+            started.write(f"{len(encodings)}\n")
+        while HOLD.exists():
+            time.sleep(0.01)
+        return super().forward(encodings)
+
+
+if __name__ == "__main__":
+    server.app.SequenceClassifier = HeldClassifier  # what load_classifier builds
+    server.app.main()
