@@ -19,7 +19,7 @@ from server.core import InferenceCore
 from server.errors import ServiceError
 from server.grpc_errors import abort_with, grpc_code
 from server.health import HealthState
-from server.interceptors import ObservabilityInterceptor
+from server.observability import CallObserver
 from server.oip_service import OIP_SERVICE_NAME, InferenceServicer
 from server.security import BearerTokenInterceptor, server_credentials
 from server.settings import ServerSettings
@@ -181,14 +181,18 @@ def transport_options(settings: ServerSettings) -> list[tuple[str, object]]:
 
 def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, HealthState]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
-    interceptors = [ObservabilityInterceptor(core.metrics)] if core.metrics else []
-    if settings.auth_token:
-        interceptors.append(BearerTokenInterceptor(settings.auth_token))
+    # the only interceptor is the optional token check: per-call bookkeeping wraps the servicers instead
+    # (server.observability: an interceptor costs every call a coroutine chain and a new handler)
+    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
     server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
-    pb_grpc.add_SentimentServiceServicer_to_server(SentimentServicer(core, settings.stream_window), server)
+    sentiment = CallObserver(core.metrics, SERVICE_NAME, settings.access_log)
+    pb_grpc.add_SentimentServiceServicer_to_server(
+        sentiment.observe(SentimentServicer(core, settings.stream_window)), server)
     health_servicer = HealthState()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(core, settings, health_servicer), server)
+    oip = CallObserver(core.metrics, OIP_SERVICE_NAME, settings.access_log)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip.observe(InferenceServicer(core, settings, health_servicer)),
+                                                         server)
     if settings.reflection:
         reflection.enable_server_reflection(
             (SERVICE_NAME, OIP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

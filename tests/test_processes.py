@@ -60,7 +60,7 @@ PREDICT_OK = ("sentiment_http_requests_total", (("method", "POST"), ("route", "/
 def test_server_and_gunicorn_bridge_end_to_end_with_request_ids_and_metrics(tiny_model_dir, tmp_path):
     metrics_dir = tmp_path / "bridge-metrics"
     metrics_dir.mkdir()
-    with server_process(tiny_model_dir, tmp_path / "server.json") as server:
+    with server_process(tiny_model_dir, tmp_path / "server.json", "--access-log") as server:
         grpc_port = read_port_file(tmp_path / "server.json", server)["grpc"]
         with bridge_process(f"127.0.0.1:{grpc_port}", tmp_path / "bridge.json", "--workers", "2", "--threads", "4",
                             env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as bridge:
@@ -148,6 +148,7 @@ def test_sigterm_finishes_accepted_calls_then_exits_zero(tiny_model_dir, tmp_pat
     # the socket in the instant the listener closes gets CANCELLED from gRPC core (grpc/grpc#41785).
     assert set(after) <= {"UNAVAILABLE", "CANCELLED"} and "UNAVAILABLE" in after
     assert "listening" in output and "stopped" in output
+    assert '"sentiment.access"' not in output  # no line per call unless --access-log asks for it
 
 
 def held_server(tiny_model_dir, tmp_path, *extra) -> tuple[Process, Hold]:
