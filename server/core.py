@@ -116,7 +116,7 @@ class InferenceCore:
         self.problem_type = getattr(classifier, "problem_type", heads.SINGLE_LABEL)
         self.window_plan = WindowPlan.for_model(
             classifier.max_tokens, classifier.tokenizer.num_special_tokens_to_add(pair=False),
-            settings.chunk_tokens, settings.chunk_overlap_tokens, settings.max_windows)
+            settings.window_tokens(), settings.chunk_overlap_tokens, settings.max_windows)
         self._explainer = None  # server.explain.Explainer, made at start unless Explain is off
         self._explanations = 0  # Explain calls running or waiting now
         self._explain_turn = asyncio.Lock()  # one explanation on the model thread at a time

@@ -61,6 +61,19 @@ def test_window_count_and_plan_bounds():
     assert plan.window_tokens == 512 and plan.overlap_tokens == 509  # windows still move on
 
 
+def test_the_built_in_model_reads_in_windows_of_its_training_length_unless_told():
+    """Measured by bench.long_texts: the built-in model (trained on 128-token texts) reads long reviews best
+    in 128-token windows; any other model defaults to its own limit, and --chunk-tokens wins for both."""
+    from server.builtin_model import TRAINED_MAX_TOKENS
+    from server.settings import load_settings
+
+    assert TRAINED_MAX_TOKENS == 128
+    assert load_settings([]).window_tokens() == TRAINED_MAX_TOKENS
+    assert load_settings(["--chunk-tokens", "256"]).window_tokens() == 256
+    assert load_settings(["--model", "/models/other"]).window_tokens() is None
+    assert load_settings(["--model", "/models/other", "--chunk-tokens", "96"]).window_tokens() == 96
+
+
 def test_three_windows_are_read_and_combined_by_their_token_weighted_mean(client, classifier):
     text = long_text()
     prediction = client.predict(text, truncation="chunk", return_windows=True, return_logits=True)

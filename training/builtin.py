@@ -28,7 +28,7 @@ from training.behavioural import format_suite_report, run_suite
 from training.data import Example
 from training.evaluate import classification_metrics, format_report, predict
 from training.train import TrainOptions, fine_tune, write_model_card
-from server.builtin_model import RECIPE_VERSION, builtin_model_dir, is_built
+from server.builtin_model import RECIPE_VERSION, TRAINED_MAX_TOKENS, builtin_model_dir, is_built
 
 LABELS = ["negative", "neutral", "positive"]
 BINARY = ["negative", "positive"]
@@ -40,7 +40,7 @@ class Recipe:
     train_tweets: int = 24000
     train_rotten_tomatoes: int = 7000
     train_imdb: int = 2000
-    max_length: int = 128
+    max_length: int = TRAINED_MAX_TOKENS  # the server's chunk window for this model too
     batch_size: int = 32
     learning_rate: float = 1e-4
     epochs: float = 1.0
