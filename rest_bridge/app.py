@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
-from rest_bridge.errors import HTTP_CODE_NAMES, error_body, http_status
+from rest_bridge.errors import HTTP_CODE_NAMES, error_body, failure_status
 from rest_bridge.jobs import jobs_blueprint
 from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.oip import Limits, needs_token, oip_blueprint
@@ -105,7 +105,8 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     @app.errorhandler(SentimentError)
     def rpc_failed(error: SentimentError):
         metrics.upstream.labels(error.code).inc()
-        return error_response(http_status(error.code), error.code, error.message, error.field)
+        status, code = failure_status(error.code, error.message)
+        return error_response(status, code, error.message, error.field)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge):

@@ -28,8 +28,22 @@ HTTP_CODE_NAMES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWE
                    413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "UNPROCESSABLE_ENTITY", 500: "INTERNAL"}
 
 
-def http_status(grpc_code: str) -> int:
+# gRPC core's words when a message is over the channel's or the server's --max-message-bytes
+# ("Sent message larger than max (N vs. M)", "Received message larger than max ..."): also
+# RESOURCE_EXHAUSTED, but a retry cannot help, so it is 413, not 429 with Retry-After
+MESSAGE_TOO_LARGE = "message larger than max"
+
+
+def http_status(grpc_code: str, message: str = "") -> int:
+    if grpc_code == "RESOURCE_EXHAUSTED" and MESSAGE_TOO_LARGE in message:
+        return 413
     return HTTP_STATUS.get(grpc_code, 500)
+
+
+def failure_status(grpc_code: str, message: str) -> tuple[int, str]:
+    """The HTTP status and the error code for the body of a failed call."""
+    status = http_status(grpc_code, message)
+    return status, ("PAYLOAD_TOO_LARGE" if status == 413 else grpc_code)
 
 
 def error_body(code: str, message: str, field: str | None = None, details: list | None = None) -> dict:

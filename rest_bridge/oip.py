@@ -15,7 +15,7 @@ from opentelemetry import trace
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
 from rest_bridge import oip_json
-from rest_bridge.errors import http_status
+from rest_bridge.errors import failure_status
 from sentiment.common.tracing import tracer
 
 BINARY_EXTENSION = "binary_tensor_data"
@@ -53,7 +53,8 @@ def oip_blueprint(client: InferenceClient, limits: Limits) -> Blueprint:
     @v2.errorhandler(SentimentError)
     def rpc_failed(failure: SentimentError):
         limits.count_upstream(failure.code)
-        return error(http_status(failure.code), failure.code, failure.message, failure.field)
+        status, code = failure_status(failure.code, failure.message)
+        return error(status, code, failure.message, failure.field)
 
     @v2.errorhandler(oip_json.BadTensorRequest)
     def bad_request(failure: oip_json.BadTensorRequest):

@@ -149,6 +149,47 @@ def test_max_message_bytes_refuses_a_larger_message_and_keeps_serving(tiny_model
             assert client.predict("good").label in LABELS
 
 
+def test_a_message_over_the_limit_is_413_through_the_bridge_never_429(grpc_server):
+    """A call over the bridge's --max-message-bytes fails in gRPC with RESOURCE_EXHAUSTED, like overload, but
+    retrying cannot help: the bridge answers 413 without Retry-After, and goes on serving."""
+    with BridgeThread(grpc_server.target, max_message_bytes=4096, max_body_bytes=1024 * 1024) as bridge:
+        texts = ["good film " * 190] * 4  # about 7.6 KB as a gRPC message, each text within max_text_chars
+        response = requests.post(f"{bridge.url}/predict", json={"texts": texts}, timeout=30)
+        assert response.status_code == 413 and "Retry-After" not in response.headers
+        assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert "larger than max" in response.json()["error"]["message"]
+        assert requests.post(f"{bridge.url}/predict", json={"text": "good"}, timeout=30).status_code == 200
+
+
+def test_the_bridge_deadline_is_its_budget_minus_the_time_already_spent(monkeypatch):
+    """The deadline sent upstream is what is left of the request's budget (--timeout-seconds, or a shorter
+    X-Request-Timeout) after the time the bridge has already spent on it: a test clock advances 0.25 s
+    between the request's arrival and the call, so the deadline must be exactly 0.25 s short."""
+    import types
+
+    import rest_bridge.app as bridge_app
+    from rest_bridge.settings import BridgeSettings
+
+    readings = iter([100.0])  # the request's arrival; every later reading is 0.25 s on
+    monkeypatch.setattr(bridge_app, "time", types.SimpleNamespace(monotonic=lambda: next(readings, 100.25)))
+
+    class RecordingClient(SentimentClient):  # a real client whose channel never connects: predict records
+        deadlines: list[float] = []
+
+        def predict(self, text, **options):
+            self.deadlines.append(options["timeout"])
+            return types.SimpleNamespace(to_dict=lambda: {"label": "positive", "predicted_class": 2})
+
+    client = RecordingClient("127.0.0.1:1")
+    app = bridge_app.create_app(BridgeSettings(backend="127.0.0.1:1", timeout_seconds=2.0), client=client)
+    with app.test_client() as http:
+        assert http.post("/predict", json={"text": "good"}).status_code == 200
+        readings = iter([100.0])
+        monkeypatch.setattr(bridge_app, "time", types.SimpleNamespace(monotonic=lambda: next(readings, 100.25)))
+        assert http.post("/predict", json={"text": "good"}, headers={"X-Request-Timeout": "1"}).status_code == 200
+    assert client.deadlines == [pytest.approx(1.75), pytest.approx(0.75)]
+
+
 def test_max_input_tokens_cuts_texts_to_the_setting(tiny_model_dir):
     settings = server_settings(tiny_model_dir, max_input_tokens=8, engine="torch")
     with ServerThread(settings, load_classifier(settings)) as server:
