@@ -79,9 +79,17 @@ class ServerSettings(BaseSettings):
     def window_tokens(self) -> int | None:
         """The chunk window asked for; None: the model's own limit. The built-in model reads best in
         windows of the length it was trained on (``server.builtin_model.TRAINED_MAX_TOKENS``)."""
-        if self.chunk_tokens is None and self.model == BUILTIN:
+        if self.chunk_tokens is None and (self.model == BUILTIN or _same_path(self.model, builtin_model_dir())):
             return TRAINED_MAX_TOKENS
         return self.chunk_tokens
+
+
+def _same_path(model: str, directory: Path) -> bool:
+    """``--model`` naming the built-in model's directory serves the built-in model too."""
+    try:
+        return Path(model).expanduser().resolve() == directory.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def load_settings(argv: list[str] | None = None) -> ServerSettings:

@@ -64,12 +64,13 @@ def test_window_count_and_plan_bounds():
 def test_the_built_in_model_reads_in_windows_of_its_training_length_unless_told():
     """Measured by bench.long_texts: the built-in model (trained on 128-token texts) reads long reviews best
     in 128-token windows; any other model defaults to its own limit, and --chunk-tokens wins for both."""
-    from server.builtin_model import TRAINED_MAX_TOKENS
+    from server.builtin_model import TRAINED_MAX_TOKENS, builtin_model_dir
     from server.settings import load_settings
 
     assert TRAINED_MAX_TOKENS == 128
     assert load_settings([]).window_tokens() == TRAINED_MAX_TOKENS
     assert load_settings(["--chunk-tokens", "256"]).window_tokens() == 256
+    assert load_settings(["--model", str(builtin_model_dir())]).window_tokens() == TRAINED_MAX_TOKENS  # by path too
     assert load_settings(["--model", "/models/other"]).window_tokens() is None
     assert load_settings(["--model", "/models/other", "--chunk-tokens", "96"]).window_tokens() == 96
 
