@@ -99,8 +99,10 @@ def row(system: str, kind: str, result: LoadResult, rss: float, counters: dict |
 
 
 def count_for(concurrency: int, quick: bool, device: str = "cpu") -> int:
+    """Calls per load point: enough rounds of every caller for a stable rate, and enough calls that the
+    CPU time per call (read in 10 ms clock ticks) is good to a few hundredths of a millisecond."""
     scale = 8 if device == "cuda" else 1  # a GPU answers ~10x faster: more requests per point for stable numbers
-    return scale * max(48 if quick else 96, 3 * concurrency)
+    return scale * (max(48, 3 * concurrency) if quick else max(240, 8 * concurrency))
 
 
 def server_settings(device: str) -> dict:
