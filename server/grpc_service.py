@@ -183,9 +183,10 @@ def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.a
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
     # the only interceptor is the optional token check: per-call bookkeeping wraps the servicers instead
     # (server.observability: an interceptor costs every call a coroutine chain and a new handler)
-    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
-    server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
     sentiment = CallObserver(core.metrics, SERVICE_NAME, settings.access_log)
+    interceptors = [BearerTokenInterceptor(settings.auth_token, on_refused=lambda method: sentiment.record(
+        method, "UNAUTHENTICATED"))] if settings.auth_token else []
+    server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
     pb_grpc.add_SentimentServiceServicer_to_server(
         sentiment.observe(SentimentServicer(core, settings.stream_window)), server)
     health_servicer = HealthState()

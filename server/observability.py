@@ -64,6 +64,10 @@ class CallObserver:
     def _finish(self, method: str, request_id: str, context, started: float, error: BaseException | None) -> None:
         code = _code_name(context, error)
         seconds = time.perf_counter() - started
+        self.record(method, code, seconds, request_id)
+
+    def record(self, method: str, code: str, seconds: float = 0.0, request_id: str = "") -> None:
+        """Count one call (and log it with ``--access-log``); also for calls refused before a servicer ran."""
         if self.metrics is not None:
             counter = self._counters.get((method, code))
             if counter is None:

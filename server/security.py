@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -43,10 +44,12 @@ def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 
 
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
-    """Every call but health checks must carry ``authorization: Bearer <token>``."""
+    """Every call but health checks must carry ``authorization: Bearer <token>``. ``on_refused(method)``
+    hears of every call refused (the refusal never reaches the servicers, where calls are counted)."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, on_refused: Callable[[str], None] | None = None):
         self._expected = f"Bearer {token}".encode()
+        self._on_refused = on_refused
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -55,4 +58,6 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
         if isinstance(given, str) and hmac.compare_digest(given.encode(), self._expected):
             return handler
+        if self._on_refused:
+            self._on_refused(handler_call_details.method.rsplit("/", 1)[-1])
         return _refusal(handler)

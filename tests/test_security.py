@@ -9,6 +9,7 @@ from clients import SentimentClient, SentimentError
 from tests.certs import make_pki
 from tests.conftest import server_settings
 from tests.helpers import ServerThread
+from tests.test_processes import metric_samples
 from tests.test_bridge import BridgeThread
 
 
@@ -63,6 +64,10 @@ def test_bearer_token_is_required_except_for_health_checks(tiny_model_dir, class
                 with pytest.raises(SentimentError):
                     client.model_info()
                 assert client.health() == "SERVING"  # probes need no token
+        # refused calls never reach the servicers, and are still counted by method and code
+        samples = metric_samples(requests.get(f"http://127.0.0.1:{server.running.metrics_port}/metrics", timeout=10).text)
+        assert samples[("sentiment_grpc_requests_total", (("code", "UNAUTHENTICATED"), ("method", "Predict")))] == 2
+        assert samples[("sentiment_grpc_requests_total", (("code", "UNAUTHENTICATED"), ("method", "PredictStream")))] == 2
 
 
 def test_bridge_checks_its_own_token_and_speaks_mtls_with_a_token_upstream(tiny_model_dir, classifier, pki):
