@@ -80,7 +80,10 @@ def test_bridge_timeout_seconds_bounds_a_call_to_a_slow_backend_with_504(held):
     assert response.status_code == 504 and response.json()["error"]["code"] == "DEADLINE_EXCEEDED"
     assert answered_while_held
     holders_deadline, bridges_deadline = deadlines  # the held call's own, then the one the bridge set
-    assert 0 < bridges_deadline <= 1.0 < holders_deadline
+    # the bridge's 1 s, not the caller's 60 s. A deadline crosses the wire as a relative timeout (the
+    # grpc-timeout header, a few significant digits) and is re-anchored on the server's clock, so the
+    # server can read slightly more than the bridge set (1.009 s seen once in a full run)
+    assert 0 < bridges_deadline <= 1.1 and holders_deadline > 1.1
 
 
 # --- overload through the bridge ------------------------------------------------------------------------
