@@ -96,3 +96,33 @@ def test_command_writes_json_for_the_chosen_corpora(tmp_path, tiny_model_dir, mo
     assert list(result["folds"]) == ["imdb"] and result["train_budget"] == 16 and result["recipe"]["batch_size"] == 8
     assert result["folds"]["imdb"]["test_rows"] == 5 and "behavioural_suite" not in result["folds"]["imdb"]
     assert "| imdb |" in capsys.readouterr().out
+
+
+def test_a_recipe_trial_trains_at_its_budget_appends_its_scores_and_tabulates_them(tmp_path, tiny_model_dir, monkeypatch,
+                                                                                   capsys):
+    import training.recipe_trial as recipe_trial
+
+    monkeypatch.setattr(recipe_trial, "load_splits", _synthetic_splits)
+    results = tmp_path / "trials.jsonl"
+    recipe = {"train_tweets": 40, "train_rotten_tomatoes": 30, "train_imdb": 10, "max_length": 16, "batch_size": 8,
+              "balance_tweet_classes": True}
+    for name in ("first", "second"):
+        recipe_trial.main(["--name", name, "--base-model", str(tiny_model_dir), "--train-budget", "16",
+                           "--eval-budget", "5", "--recipe-json", json.dumps(recipe), "--results", str(results)])
+    trials = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [t["name"] for t in trials] == ["first", "second"]
+    first = trials[0]
+    assert first["train_rows_by_source"] == {"tweets": 8, "rotten_tomatoes": 6, "imdb": 2}  # 40:30:10 scaled to 16
+    assert first["train_steps"] == 2 and first["recipe"]["balance_tweet_classes"] is True
+    assert {c: first["held_out"][c]["metric"] for c in ("tweets", "imdb")} == {"tweets": "3-class accuracy",
+                                                                              "imdb": "polarity accuracy"}
+    assert 0.0 <= first["suite_overall"] <= 1.0 and "irony" in first["suite_by_capability"]
+    # same seed, same budget: the same scores
+    assert {k: v for k, v in first.items() if k not in ("name", "seconds", "train_seconds")} == \
+        {k: v for k, v in trials[1].items() if k not in ("name", "seconds", "train_seconds")}
+    capsys.readouterr()
+    recipe_trial.main(["--results", str(results)])
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("| first | train_tweets=40, train_rotten_tomatoes=30, train_imdb=10, max_length=16, "
+                               "batch_size=8, balance_tweet_classes=True | 16 |")
+    assert len(table) == 4 and {line.count("|") for line in table} == {17}

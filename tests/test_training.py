@@ -114,3 +114,36 @@ def test_frozen_bottom_layers_keep_their_weights_and_the_rest_trains(tmp_path, t
     assert frozen and trained
     assert all((before[k] == after[k]).all() for k in frozen)
     assert all(not (before[k] == after[k]).all() for k in trained)
+
+
+def test_a_linear_probe_trains_the_head_alone_before_fine_tuning(tmp_path, tiny_model_dir):
+    """probe_epochs (LP-FT): the probe phase moves the new head and nothing of the encoder."""
+    from safetensors.torch import load_file
+
+    from training.data import Example
+    from training.train import TrainOptions, fine_tune
+
+    examples = [Example(t, l) for t, l in ROWS]
+    # learning_rate 0: the fine-tuning phase changes nothing, so what moved, the probe moved
+    for name, probe in (("plain", 0.0), ("probed", 1.0)):
+        fine_tune(str(tiny_model_dir), examples, tmp_path / name, labels=LABELS, progress=False,
+                  options=TrainOptions(batch_size=8, learning_rate=0.0, probe_epochs=probe, seed=3))
+    base, plain, probed = (load_file(path / "model.safetensors") for path in
+                           (tiny_model_dir, tmp_path / "plain", tmp_path / "probed"))
+    encoder = [k for k in base if k.startswith("bert.")]
+    assert encoder and all((base[k] == probed[k]).all() for k in encoder)
+    head = [k for k in probed if k.startswith("classifier.")]
+    assert head and any(not (plain[k] == probed[k]).all() for k in head)
+
+
+def test_balanced_classes_carry_equal_weight_and_the_same_total():
+    from training.builtin import balance_classes
+    from training.data import Example
+
+    rows = [Example("a", "negative", weight=1.0)] * 6 + [Example("b", "neutral", weight=0.5)] * 4 + [Example("c", "positive")] * 2
+    balanced = balance_classes(rows)
+    totals = {label: sum(e.weight for e in balanced if e.label == label) for label in ("negative", "neutral", "positive")}
+    assert sum(totals.values()) == pytest.approx(sum(e.weight for e in rows))
+    assert len({round(total, 9) for total in totals.values()}) == 1
+    # within a class the agreement weights keep their ratios
+    assert [e.weight for e in balanced[:6]] == [balanced[0].weight] * 6

@@ -33,6 +33,11 @@ class TrainOptions:
     freeze_word_embeddings: bool = True  # keeps unseen words' meaning from pre-training; faster steps on CPU
     freeze_layers: int = 0  # also freeze all embeddings and the bottom N encoder layers (no backward through them)
     label_smoothing: float = 0.0
+    # Linear probe, then fine-tune (Kumar et al., ICLR 2022): train the new head alone on the frozen encoder
+    # for this many epochs first, so that fine-tuning starts from a head that fits and distorts the
+    # pre-trained features less. 0 = fine-tune from a random head.
+    probe_epochs: float = 0.0
+    probe_learning_rate: float = 1e-3
 
 
 @dataclass
@@ -89,6 +94,48 @@ def freeze_bottom(model: torch.nn.Module, layers: int) -> None:
             parameter.requires_grad_(False)
 
 
+def _head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The classification head a sequence-classification model adds on top of its encoder."""
+    encoder = set(map(id, model.base_model.parameters()))
+    head = [p for p in model.parameters() if id(p) not in encoder]
+    if not head:
+        raise ValueError(f"probe_epochs: no head found outside the encoder of {type(model).__name__}")
+    return head
+
+
+def _train_steps(model, tokenizer, encoded, targets, masks, weights, options: TrainOptions, rng: random.Random,
+                 parameters: list[torch.nn.Parameter], steps: int, learning_rate: float, use_bf16: bool,
+                 desc: str, progress: bool) -> float:
+    """``steps`` AdamW steps (linear warm-up and decay) on ``parameters``; returns the smoothed final loss."""
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=options.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * options.warmup_ratio), steps)
+    weighted = bool((weights != 1.0).any())
+    batches: list[list[int]] = []
+    started = time.perf_counter()
+    smoothed = None
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, file=sys.stderr)
+    for step in range(steps):
+        if not batches:
+            batches = _length_bucketed_batches([len(ids) for ids in encoded], options.batch_size, rng)
+        batch = batches.pop()
+        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
+        loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch],
+                                    weights[batch] if weighted else None, options.label_smoothing)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss.item()
+        smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+        bar.update(1)
+        bar.set_postfix(loss=f"{smoothed:.3f}", texts_per_s=f"{(step + 1) * options.batch_size / (time.perf_counter() - started):.0f}")
+    bar.close()
+    return float(smoothed or 0.0)
+
+
 def fine_tune(
     base_model: str,
     examples: list[Example],
@@ -128,41 +175,29 @@ def fine_tune(
     # Classes outside an example's candidates get -inf logits in its loss (see Example.candidates)
     masks = torch.zeros((len(examples), len(labels)))
     weights = torch.tensor([e.weight for e in examples], dtype=torch.float32)
-    weighted = bool((weights != 1.0).any())
     for row, example in enumerate(examples):
         if example.candidates:
             masks[row] = torch.tensor([0.0 if name in example.candidates else float("-inf") for name in labels])
 
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
     total_steps = max(1, round(steps_per_epoch * options.epochs))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=options.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * options.warmup_ratio), total_steps)
-
-    batches: list[list[int]] = []
     model.train()
     started = time.perf_counter()
-    smoothed = None
-    bar = tqdm(total=total_steps, desc="train", unit="step", disable=not progress, file=sys.stderr)
-    for step in range(total_steps):
-        if not batches:
-            batches = _length_bucketed_batches([len(ids) for ids in encoded], options.batch_size, rng)
-        batch = batches.pop()
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            logits = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
-        loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch],
-                                    weights[batch] if weighted else None, options.label_smoothing)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss.item()
-        smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-        bar.update(1)
-        bar.set_postfix(loss=f"{smoothed:.3f}", texts_per_s=f"{(step + 1) * options.batch_size / (time.perf_counter() - started):.0f}")
-    bar.close()
+    if options.probe_epochs:
+        head = _head_parameters(model)
+        wanted = {id(p): p.requires_grad for p in model.parameters()}
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in head:
+            parameter.requires_grad_(True)
+        _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, head,
+                     max(1, round(steps_per_epoch * options.probe_epochs)), options.probe_learning_rate, use_bf16,
+                     "probe", progress)
+        for parameter in model.parameters():
+            parameter.requires_grad_(wanted[id(parameter)])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    smoothed = _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, trainable, total_steps,
+                            options.learning_rate, use_bf16, "train", progress)
     seconds = time.perf_counter() - started
 
     output_dir = Path(output_dir)
