@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
-from rest_bridge.errors import HTTP_CODE_NAMES, error_body, failure_status
+from rest_bridge.errors import HTTP_CODE_NAMES, error_response, failure_status
 from rest_bridge.jobs import jobs_blueprint
 from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.oip import Limits, needs_token, oip_blueprint
@@ -29,7 +29,6 @@ from sentiment.common.tracing import tracer
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = "1"
 PROTECTED_PATHS = {"/predict", "/explain", "/v1/model"}
 PROTECTED_PREFIXES = ("/v1/jobs",)
 
@@ -94,13 +93,6 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
                 response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
-
-    def error_response(status: int, code: str, message: str, field: str | None = None, details=None) -> Response:
-        response = jsonify(error_body(code, message, field, details))
-        response.status_code = status
-        if status == 429:
-            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-        return response
 
     @app.errorhandler(SentimentError)
     def rpc_failed(error: SentimentError):

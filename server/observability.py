@@ -89,13 +89,20 @@ class CallObserver:
                                    attributes={"rpc.system": "grpc", "rpc.method": method, "request_id": request_id})
         return trace.use_span(span, end_on_exit=True)
 
+    @staticmethod
+    def _begin(context) -> tuple[float, tuple, str]:
+        """Start a call's bookkeeping: its clock, its metadata and its request id (sent back in the trailers)."""
+        started = time.perf_counter()
+        metadata = context.invocation_metadata()
+        request_id = _request_id(metadata)
+        context.set_trailing_metadata(((REQUEST_ID, request_id),))
+        return started, metadata, request_id
+
     def wrap(self, method: str, inner):
         if inspect.isasyncgenfunction(inner):
             async def streaming(request_iterator, context):
-                started, error = time.perf_counter(), None
-                metadata = context.invocation_metadata()
-                request_id = _request_id(metadata)
-                context.set_trailing_metadata(((REQUEST_ID, request_id),))
+                started, metadata, request_id = self._begin(context)
+                error = None
                 try:
                     with self._span(method, request_id, metadata):
                         async for response in inner(request_iterator, context):
@@ -109,10 +116,8 @@ class CallObserver:
             return streaming
 
         async def unary(request, context):
-            started, error = time.perf_counter(), None
-            metadata = context.invocation_metadata()
-            request_id = _request_id(metadata)
-            context.set_trailing_metadata(((REQUEST_ID, request_id),))
+            started, metadata, request_id = self._begin(context)
+            error = None
             try:
                 if tracing_enabled():
                     with self._span(method, request_id, metadata):

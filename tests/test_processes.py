@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -183,15 +184,14 @@ def test_not_serving_and_refusing_calls_while_warming_up(tiny_model_dir, tmp_pat
             assert client.predict("good film").label in LABELS
 
 
-def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame_duck(tiny_model_dir, tmp_path):
-    """On SIGTERM: health NOT_SERVING at once; new calls refused by our handlers (UNAVAILABLE, "shutting
-    down") while the held call finishes; once the queue is drained, refusals go on for --lame-duck-seconds
-    with the listener still open (the process is still there)."""
-    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", "--grace-seconds", "300",
-                                "--lame-duck-seconds", "300")
+@contextlib.contextmanager
+def sigterm_during_a_held_call(tiny_model_dir, tmp_path, *flags: str, timeout: float):
+    """A held server (warm-up off) with one call on the model, then SIGTERM: yields the server, a client,
+    the hold, the thread making the held call and its outcome (a list, empty until the call returns)."""
+    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", *flags)
     with process as server:
         target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
-        with SentimentClient(target, timeout=120, retries=False) as client:
+        with SentimentClient(target, timeout=timeout, retries=False) as client:
             client.wait_until_serving(timeout=120)
             hold.close()
             held: list[tuple[str, str]] = []
@@ -199,40 +199,39 @@ def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame
             holder.start()
             wait_for(lambda: hold.forward_passes_started() == 1, what="the call on the model")
             server.proc.send_signal(signal.SIGTERM)
-            wait_for(lambda: client.health(timeout=5) == "NOT_SERVING", what="NOT_SERVING after SIGTERM")
-            code, message = _outcome(client.predict, "a new call")
-            assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
-            assert holder.is_alive() and not held  # the held call is still being served
-            hold.open()
-            holder.join(60)
-            assert held == [("OK", "")]
-            wait_for(lambda: "lame duck" in server.output(), what="the drain to finish")
-            code, message = _outcome(client.predict, "a call in the lame-duck period")
-            assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
-            assert server.proc.poll() is None  # still listening: the refusal came from our handler
-            assert hold.forward_passes_started() == 1  # no refused call reached the model
+            yield server, client, hold, holder, held
+
+
+def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame_duck(tiny_model_dir, tmp_path):
+    """On SIGTERM: health NOT_SERVING at once; new calls refused by our handlers (UNAVAILABLE, "shutting
+    down") while the held call finishes; once the queue is drained, refusals go on for --lame-duck-seconds
+    with the listener still open (the process is still there)."""
+    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "300", "--lame-duck-seconds", "300",
+                                    timeout=120) as (server, client, hold, holder, held):
+        wait_for(lambda: client.health(timeout=5) == "NOT_SERVING", what="NOT_SERVING after SIGTERM")
+        code, message = _outcome(client.predict, "a new call")
+        assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
+        assert holder.is_alive() and not held  # the held call is still being served
+        hold.open()
+        holder.join(60)
+        assert held == [("OK", "")]
+        wait_for(lambda: "lame duck" in server.output(), what="the drain to finish")
+        code, message = _outcome(client.predict, "a call in the lame-duck period")
+        assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
+        assert server.proc.poll() is None  # still listening: the refusal came from our handler
+        assert hold.forward_passes_started() == 1  # no refused call reached the model
 
 
 def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_dir, tmp_path):
     """A call the model is still on when --grace-seconds run out is cut off (the process does not wait for
     it); the process then exits 0."""
-    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", "--grace-seconds", "1",
-                                "--lame-duck-seconds", "0")
-    with process as server:
-        target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
-        with SentimentClient(target, timeout=300, retries=False) as client:
-            client.wait_until_serving(timeout=120)
-            hold.close()
-            held: list[tuple[str, str]] = []
-            holder = threading.Thread(target=lambda: held.append(_outcome(client.predict, "good film")))
-            holder.start()
-            wait_for(lambda: hold.forward_passes_started() == 1, what="the call on the model")
-            server.proc.send_signal(signal.SIGTERM)
-            holder.join(120)  # ends while the model is still held: the grace period cut it off
-            assert hold.path.exists() and held and held[0][0] in ("CANCELLED", "UNAVAILABLE"), held
-            assert "cut off" in server.output()
-            hold.open()  # let the model thread finish, so the interpreter can exit
-            assert server.proc.wait(60) == 0
+    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "1", "--lame-duck-seconds", "0",
+                                    timeout=300) as (server, client, hold, holder, held):
+        holder.join(120)  # ends while the model is still held: the grace period cut it off
+        assert hold.path.exists() and held and held[0][0] in ("CANCELLED", "UNAVAILABLE"), held
+        assert "cut off" in server.output()
+        hold.open()  # let the model thread finish, so the interpreter can exit
+        assert server.proc.wait(60) == 0
 
 
 def serve_all_env(tiny_model_dir, tmp_path) -> dict:
