@@ -3,6 +3,7 @@ command runs end to end (tiny model, small synthetic corpora)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -127,3 +128,14 @@ def test_a_recipe_trial_trains_at_its_budget_appends_its_scores_and_tabulates_th
     assert table[2].startswith("| first | train_tweets=40, train_rotten_tomatoes=30, train_imdb=10, max_length=16, "
                                "batch_size=8, learning_rate=0.0002, balance_tweet_classes=True, probe_epochs=0.5 | 16 |")
     assert len(table) == 4 and {line.count("|") for line in table} == {17}
+
+
+def test_polar_reviews_train_reviews_over_all_three_classes_and_leave_tweets_alone():
+    splits = _synthetic_splits()
+    default = training_mix(splits, TINY_RECIPE)
+    polar = training_mix(splits, dataclasses.replace(TINY_RECIPE, polar_reviews=True))
+    assert [e.text for e in default] == [e.text for e in polar]  # the same rows in the same order
+    reviews = [e for e in polar if e.text.startswith(("film", "movie"))]
+    assert reviews and all(e.candidates is None for e in reviews)
+    assert all(e.candidates == BINARY for e in default if e.text.startswith(("film", "movie")))
+    assert [e for e in polar if e.text.startswith("tweet")] == [e for e in default if e.text.startswith("tweet")]
