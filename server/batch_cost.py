@@ -111,14 +111,17 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
 
 
 def best_prefix(lengths: Sequence[int], seconds: Callable[[int, int, int], float], *, max_batch_size: int,
-                max_batch_tokens: int, max_padding_ratio: float | None = None) -> list[int]:
+                max_batch_tokens: int, max_padding_ratio: float | None = None,
+                max_seconds: float | None = None) -> list[int]:
     """Indices (into ``lengths``) of the batch to run. ``lengths[0]`` is the oldest text and always in it;
     the rest are candidates in the order they should be considered (closest in length first).
     ``seconds(texts, padded_tokens, width)`` is the estimated time of a batch.
 
     Candidates that would break the size or token budget (or the optional padding cap) are passed
     over; among the prefixes of what is left, the one with the most real tokens per estimated second
-    wins (the longest on a tie: more callers answered at the same rate)."""
+    wins (the longest on a tie: more callers answered at the same rate). ``max_seconds`` caps the
+    batch's estimated time (the oldest text runs whatever its cost): a batch is time every text in it
+    and behind it waits, so under a latency bound a slow model runs smaller batches."""
     chosen, width, real = [0], lengths[0], lengths[0]
     best, best_rate = 1, real / seconds(1, width, width)
     for index in range(1, len(lengths)):
@@ -129,9 +132,12 @@ def best_prefix(lengths: Sequence[int], seconds: Callable[[int, int, int], float
         padded = new_width * (len(chosen) + 1)
         if padded > max_batch_tokens or (max_padding_ratio and padded > max_padding_ratio * (real + n)):
             continue
+        estimate = seconds(len(chosen) + 1, padded, new_width)
+        if max_seconds is not None and estimate > max_seconds:
+            continue
         chosen.append(index)
         width, real = new_width, real + n
-        rate = real / seconds(len(chosen), padded, new_width)
+        rate = real / estimate
         if rate >= best_rate:
             best, best_rate = len(chosen), rate
     return chosen[:best]

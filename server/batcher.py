@@ -12,10 +12,11 @@ reach the model.
 
 Admission is bounded twice, and both refuse at once (RESOURCE_EXHAUSTED) instead of queueing without
 bound: by count (``max_queue_size`` texts) and by time (``max_queue_seconds``: the work already queued
-ahead, in tokens, divided by the token rate of recent batches, or the time the oldest queued text has
-already waited, whichever is more). The time bound is what keeps accepted
-calls' latency in check whatever the model's size: 32 queued texts are 0.1 s of work for MiniLM on
-two cores and a full second for bert-base.
+ahead, by texts and by tokens at the rate recent backlogs drained, or the time the oldest queued text
+has already waited, whichever is more, plus one batch for the call itself). Under the time bound a
+batch is kept to half of it by its learned cost, since every text in and behind a batch waits for all
+of it. The time bound is what keeps accepted calls' latency in check whatever the model's size: 32
+queued texts are 0.1 s of work for MiniLM on two cores and two seconds for bert-base.
 """
 
 from __future__ import annotations
@@ -60,25 +61,38 @@ def model_thread() -> ThreadPoolExecutor:
 LOOKAHEAD_BATCHES = 4
 
 
-class TokenRate:
-    """Padded tokens per second the model gets through when work is waiting, smoothed over recent
-    batches (EWMA). A lone text with nothing queued behind it is not counted: it runs far below the
-    rate at which a backlog drains in full batches, and would make the estimate pessimistic."""
+class DrainRate:
+    """How fast a backlog drains: texts, real tokens and seconds per batch, smoothed over recent batches
+    that ran with work waiting (EWMA). A lone text with nothing queued behind it is not counted: it runs
+    far below the rate at which a backlog drains, and would make the estimate pessimistic.
+
+    Queued work is estimated both by its texts and by its tokens at these rates, and the larger is
+    taken: by tokens alone a queue of short texts looks faster than it drains when batches stay small
+    (fixed cost per batch), by texts alone a queue of long ones does."""
 
     def __init__(self, smoothing: float = 0.2):
         self.smoothing = smoothing
-        self.tokens_per_second: float | None = None
+        self.batches = 0
+        self.texts_per_batch = self.tokens_per_batch = self.seconds_per_batch = 0.0
 
-    def observe(self, tokens: int, seconds: float) -> None:
-        if seconds <= 0 or tokens <= 0:
+    def observe(self, texts: int, tokens: int, seconds: float) -> None:
+        if seconds <= 0 or tokens <= 0 or texts <= 0:
             return
-        rate = tokens / seconds
-        previous = self.tokens_per_second
-        self.tokens_per_second = rate if previous is None else previous + self.smoothing * (rate - previous)
+        a = 1.0 if self.batches == 0 else self.smoothing
+        self.texts_per_batch += a * (texts - self.texts_per_batch)
+        self.tokens_per_batch += a * (tokens - self.tokens_per_batch)
+        self.seconds_per_batch += a * (seconds - self.seconds_per_batch)
+        self.batches += 1
 
-    def seconds_for(self, tokens: int) -> float:
-        """Estimated time to run ``tokens``; 0 until a batch has been measured."""
-        return tokens / self.tokens_per_second if self.tokens_per_second else 0.0
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.tokens_per_batch / self.seconds_per_batch if self.batches else None
+
+    def seconds_for(self, texts: int, tokens: int) -> float:
+        """Estimated time to run ``texts`` texts of ``tokens`` real tokens in all; 0 until measured."""
+        if not self.batches:
+            return 0.0
+        return self.seconds_per_batch * max(texts / self.texts_per_batch, tokens / self.tokens_per_batch)
 
 
 @dataclass
@@ -115,12 +129,12 @@ class DynamicBatcher:
         self.max_queue_size = max_queue_size
         self.max_padding_ratio = max_padding_ratio
         self.max_queue_seconds = max_queue_seconds or None  # 0 or None: no time bound
-        self.rate = TokenRate()
+        self.rate = DrainRate()
         self._engine_key = engine_key
         self._given_cost = BatchCost(given=cost) if cost else None
         self.costs: dict[str, BatchCost] = {}
         self._queued_tokens = 0  # real tokens of the texts in the queue
-        self._running_tokens = 0  # padded tokens of the batch on the model now
+        self._running_texts = self._running_tokens = 0  # the batch on the model now (real tokens)
         self._running_since = 0.0
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
@@ -140,10 +154,20 @@ class DynamicBatcher:
     def queued_seconds(self) -> float:
         """Estimated time until the model could start on a text queued now: the queued tokens, plus what
         is left of the batch running now."""
-        running = self.rate.seconds_for(self._running_tokens)
+        running = self.rate.seconds_for(self._running_texts, self._running_tokens)
         if running:
             running = max(0.0, running - (asyncio.get_running_loop().time() - self._running_since))
-        return self.rate.seconds_for(self._queued_tokens) + running
+        return self.rate.seconds_for(len(self._queue), self._queued_tokens) + running
+
+    @property
+    def max_batch_seconds(self) -> float | None:
+        """Under the time bound, a batch is estimated to take at most half of it: the texts queued behind
+        a batch wait for all of it, so a slow model (bert-base on two cores: ~60 ms a text) runs
+        batches of 8 rather than 32 and an accepted call still ends within the bound. None before the
+        engines' costs are measured (the prior is in units of a token's work, not seconds)."""
+        if not self.max_queue_seconds or self._given_cost is None and not self.cost_estimates():
+            return None
+        return self.max_queue_seconds / 2
 
     def cost_for(self, batch_size: int) -> BatchCost:
         if self._given_cost is not None:
@@ -187,8 +211,8 @@ class DynamicBatcher:
         if self.max_queue_seconds and self._queue:
             # predicted: the work ahead at the measured rate; observed: how long the oldest text has waited
             # already (it catches what the prediction misses: a slower model under load, texts overtaken
-            # by shorter ones)
-            ahead = max(self.queued_seconds, now - self._queue[0].enqueued)
+            # by shorter ones); then the call's own batch, whose time it waits too
+            ahead = max(self.queued_seconds, now - self._queue[0].enqueued) + self.rate.seconds_per_batch
             if ahead > self.max_queue_seconds:
                 raise Overloaded(
                     f"the queue holds about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"
@@ -229,14 +253,13 @@ class DynamicBatcher:
         candidates = [oldest, *window]
         picked = best_prefix([item.encoding.num_tokens for item in candidates], self.estimated_seconds,
                              max_batch_size=self.max_batch_size, max_batch_tokens=self.max_batch_tokens,
-                             max_padding_ratio=self.max_padding_ratio)
+                             max_padding_ratio=self.max_padding_ratio, max_seconds=self.max_batch_seconds)
         batch = [candidates[i] for i in picked]
-        longest = max(item.encoding.num_tokens for item in batch)
         real = sum(item.encoding.num_tokens for item in batch)
         taken = {id(item) for item in batch}
         self._queue = deque(item for item in live if id(item) not in taken)
         self._queued_tokens -= real
-        self._running_tokens = longest * len(batch)
+        self._running_texts, self._running_tokens = len(batch), real
         return batch
 
     async def _work(self) -> None:
@@ -260,11 +283,11 @@ class DynamicBatcher:
                         item.future.set_exception(error)
                 continue
             finally:
-                self._running_tokens = 0
+                self._running_texts = self._running_tokens = 0
             padded = len(batch) * max(i.encoding.num_tokens for i in batch)
             elapsed = loop.time() - started
             if backlog:
-                self.rate.observe(padded, elapsed)
+                self.rate.observe(len(batch), sum(i.encoding.num_tokens for i in batch), elapsed)
             self.cost_for(len(batch)).observe(padded, padded // len(batch), elapsed)
             self.stats.batches += 1
             self.stats.texts += len(batch)

@@ -75,6 +75,34 @@ def test_the_oldest_text_always_runs_even_when_alone_it_is_the_worst_batch():
     assert best_prefix([60, 10, 10, 10], fits(PER_TOKEN_HEAVY), max_batch_size=8, max_batch_tokens=10_000)[0] == 0
 
 
+def test_a_time_cap_keeps_a_slow_models_batch_within_it():
+    """bert-base-like costs (2 ms + 1 ms a token): ten 10-token texts are 102 ms in one batch; capped at
+    50 ms the batch stops at four texts (42 ms), and the oldest text runs alone whatever it costs."""
+    lengths = [10] * 10
+    assert best_prefix(lengths, fits(PER_TOKEN_HEAVY), max_batch_size=32, max_batch_tokens=10_000) == list(range(10))
+    assert best_prefix(lengths, fits(PER_TOKEN_HEAVY), max_batch_size=32, max_batch_tokens=10_000,
+                       max_seconds=0.050) == [0, 1, 2, 3]
+    assert best_prefix([100, 10], fits(PER_TOKEN_HEAVY), max_batch_size=32, max_batch_tokens=10_000,
+                       max_seconds=0.050) == [0]
+
+
+def test_under_a_time_bound_the_batcher_caps_batches_at_half_of_it():
+    """A slow model (0.2 s + 0.1 s a token, so a 10-token text is 1.2 s) under max_queue_seconds=10: batches
+    of at most 5 s (four texts), where without the bound the same queue runs as one batch of eight."""
+    slow = CostEstimate(fixed_seconds=0.2, seconds_per_token=0.1)
+
+    async def scenario(bound):
+        model = FakeModel()
+        batcher = make(model, max_batch_size=32, max_batch_tokens=10_000, max_queue_size=100,
+                       max_queue_seconds=bound, cost=slow)
+        await _queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(8)])
+        await batcher.drain()
+        return batcher.max_batch_seconds, model.batches[1:]
+
+    assert run(scenario(10.0)) == (5.0, [[10] * 4, [10] * 4])
+    assert run(scenario(0)) == (None, [[10] * 8])
+
+
 @pytest.mark.parametrize("cost, expected", [
     (PER_TOKEN_HEAVY, [[10, 10], [40]]),  # the long text waits for a batch of its own
     (FIXED_HEAVY, [[10, 40, 10]]),        # one batch: a second pass would cost more than the padding

@@ -211,12 +211,12 @@ def test_padding_ratio_keeps_texts_of_other_lengths_out_of_a_batch():
 
 
 def test_time_bound_refuses_at_once_when_the_queued_work_exceeds_it():
-    """max_queue_seconds: (queued tokens + what is left of the running batch) / measured token rate; a
-    call is refused at once when the work ahead of it would take longer than the bound."""
+    """max_queue_seconds: (queued tokens + what is left of the running batch) / measured token rate, plus
+    the call's own batch; a call is refused at once when that would take longer than the bound."""
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=5.0)
-        batcher.rate.observe(100, 1.0)  # as if batches under load had run 100 padded tokens per second
+        batcher.rate.observe(texts=100, tokens=100, seconds=1.0)  # as if backlogs drained 100 tokens per second
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1000)]))  # about 10 s of work at that rate
         await until(lambda: model.calls_started == 1)
@@ -240,7 +240,7 @@ def test_time_bound_never_refuses_a_call_with_nothing_queued_ahead():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_tokens=10_000, max_queue_seconds=0.5)
-        batcher.rate.observe(10, 1.0)  # 10 tokens/s: the call below alone is 30 s of work
+        batcher.rate.observe(texts=1, tokens=10, seconds=1.0)  # 10 tokens/s: the call below alone is 30 s of work
         rows = await batcher.submit([enc(300)])
         await batcher.drain()
         return rows
@@ -293,13 +293,49 @@ def test_time_bound_also_refuses_when_the_oldest_queued_text_has_waited_past_it(
     assert run(scenario()) == [[4], [4]]
 
 
+def test_time_bound_counts_the_calls_own_batch():
+    """Little queued ahead, but batches under load have taken 4 s each: a call queued now would wait for
+    the running batch, the text ahead and then its own batch (12 s), past the bound of 10 s: it is refused
+    at once, where the work ahead alone (8 s) is under the bound."""
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0)
+        batcher.rate.observe(texts=1, tokens=10, seconds=4.0)
+        model.gate.clear()
+        running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 4 s at the learned rate
+        await until(lambda: model.calls_started == 1)
+        queued = asyncio.create_task(batcher.submit([enc(1)]))  # nothing queued ahead: accepted
+        await until(lambda: batcher.queue_depth == 1)
+        ahead = batcher.queued_seconds
+        with pytest.raises(Overloaded, match="s of work"):
+            await batcher.submit([enc(1)])
+        model.gate.set()
+        await asyncio.gather(running, queued)
+        await batcher.drain()
+        return ahead
+
+    assert 6.0 < run(scenario()) <= 8.0  # the work ahead alone is under the bound: the own batch tipped it
+
+
+def test_drain_estimate_counts_texts_when_batches_stay_small():
+    """Backlogs have drained 4 texts (40 tokens) per 0.1 s batch. Twenty queued 1-token texts are few
+    tokens but five batches: 0.5 s by texts, where tokens alone would say 0.05 s."""
+    from server.batcher import DrainRate
+
+    rate = DrainRate()
+    rate.observe(texts=4, tokens=40, seconds=0.1)
+    assert rate.seconds_for(texts=20, tokens=20) == pytest.approx(0.5)
+    assert rate.seconds_for(texts=2, tokens=400) == pytest.approx(1.0)  # long texts: by tokens
+    assert DrainRate().seconds_for(texts=20, tokens=20) == 0.0  # nothing measured yet
+
+
 def test_time_bound_is_off_when_max_queue_seconds_is_0():
     """The same queue that the bound of 5 s refuses above is accepted whole with max_queue_seconds=0: only
     the count bound applies."""
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=0)
-        batcher.rate.observe(100, 1.0)  # 100 padded tokens per second: the queue below is 10 s of work
+        batcher.rate.observe(texts=100, tokens=100, seconds=1.0)  # 100 tokens/s: the queue below is 10 s of work
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1000)]))
         await until(lambda: model.calls_started == 1)
