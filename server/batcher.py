@@ -12,8 +12,8 @@ reach the model.
 
 Admission is bounded twice, and both refuse at once (RESOURCE_EXHAUSTED) instead of queueing without
 bound: by count (``max_queue_size`` texts) and by time (``max_queue_seconds``: the work already queued
-ahead, by texts and by tokens at the rate recent backlogs drained, or the time the oldest queued text
-has already waited, whichever is more, plus one batch for the call itself). Under the time bound a
+ahead, in real tokens at the rate recent backlogs drained, or the time the oldest queued text has
+already waited, whichever is more, plus one batch for the call itself). Under the time bound a
 batch is kept to half of it by its learned cost, since every text in and behind a batch waits for all
 of it. The time bound is what keeps accepted calls' latency in check whatever the model's size: 32
 queued texts are 0.1 s of work for MiniLM on two cores and two seconds for bert-base.
@@ -62,24 +62,23 @@ LOOKAHEAD_BATCHES = 4
 
 
 class DrainRate:
-    """How fast a backlog drains: texts, real tokens and seconds per batch, smoothed over recent batches
-    that ran with work waiting (EWMA). A lone text with nothing queued behind it is not counted: it runs
-    far below the rate at which a backlog drains, and would make the estimate pessimistic.
+    """How fast a backlog drains: real tokens per second, and seconds per batch, smoothed over recent
+    batches that ran with work waiting (EWMA). A lone text with nothing queued behind it is not counted:
+    it runs far below the rate at which a backlog drains, and would make the estimate pessimistic.
 
-    Queued work is estimated both by its texts and by its tokens at these rates, and the larger is
-    taken: by tokens alone a queue of short texts looks faster than it drains when batches stay small
-    (fixed cost per batch), by texts alone a queue of long ones does."""
+    (Estimating the queue by its texts as well, at the texts per batch seen, refused many more calls at
+    64 closed-loop callers for no gain under 4x overload: recent batches are smaller than the ones a long
+    queue forms.)"""
 
     def __init__(self, smoothing: float = 0.2):
         self.smoothing = smoothing
         self.batches = 0
-        self.texts_per_batch = self.tokens_per_batch = self.seconds_per_batch = 0.0
+        self.tokens_per_batch = self.seconds_per_batch = 0.0
 
-    def observe(self, texts: int, tokens: int, seconds: float) -> None:
-        if seconds <= 0 or tokens <= 0 or texts <= 0:
+    def observe(self, tokens: int, seconds: float) -> None:
+        if seconds <= 0 or tokens <= 0:
             return
         a = 1.0 if self.batches == 0 else self.smoothing
-        self.texts_per_batch += a * (texts - self.texts_per_batch)
         self.tokens_per_batch += a * (tokens - self.tokens_per_batch)
         self.seconds_per_batch += a * (seconds - self.seconds_per_batch)
         self.batches += 1
@@ -88,11 +87,9 @@ class DrainRate:
     def tokens_per_second(self) -> float | None:
         return self.tokens_per_batch / self.seconds_per_batch if self.batches else None
 
-    def seconds_for(self, texts: int, tokens: int) -> float:
-        """Estimated time to run ``texts`` texts of ``tokens`` real tokens in all; 0 until measured."""
-        if not self.batches:
-            return 0.0
-        return self.seconds_per_batch * max(texts / self.texts_per_batch, tokens / self.tokens_per_batch)
+    def seconds_for(self, tokens: int) -> float:
+        """Estimated time to run ``tokens`` real tokens; 0 until measured."""
+        return self.seconds_per_batch * tokens / self.tokens_per_batch if self.batches else 0.0
 
 
 @dataclass
@@ -134,7 +131,7 @@ class DynamicBatcher:
         self._given_cost = BatchCost(given=cost) if cost else None
         self.costs: dict[str, BatchCost] = {}
         self._queued_tokens = 0  # real tokens of the texts in the queue
-        self._running_texts = self._running_tokens = 0  # the batch on the model now (real tokens)
+        self._running_tokens = 0  # real tokens of the batch on the model now
         self._running_since = 0.0
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
@@ -154,10 +151,10 @@ class DynamicBatcher:
     def queued_seconds(self) -> float:
         """Estimated time until the model could start on a text queued now: the queued tokens, plus what
         is left of the batch running now."""
-        running = self.rate.seconds_for(self._running_texts, self._running_tokens)
+        running = self.rate.seconds_for(self._running_tokens)
         if running:
             running = max(0.0, running - (asyncio.get_running_loop().time() - self._running_since))
-        return self.rate.seconds_for(len(self._queue), self._queued_tokens) + running
+        return self.rate.seconds_for(self._queued_tokens) + running
 
     @property
     def max_batch_seconds(self) -> float | None:
@@ -259,7 +256,7 @@ class DynamicBatcher:
         taken = {id(item) for item in batch}
         self._queue = deque(item for item in live if id(item) not in taken)
         self._queued_tokens -= real
-        self._running_texts, self._running_tokens = len(batch), real
+        self._running_tokens = real
         return batch
 
     async def _work(self) -> None:
@@ -283,11 +280,11 @@ class DynamicBatcher:
                         item.future.set_exception(error)
                 continue
             finally:
-                self._running_texts = self._running_tokens = 0
+                self._running_tokens = 0
             padded = len(batch) * max(i.encoding.num_tokens for i in batch)
             elapsed = loop.time() - started
             if backlog:
-                self.rate.observe(len(batch), sum(i.encoding.num_tokens for i in batch), elapsed)
+                self.rate.observe(sum(i.encoding.num_tokens for i in batch), elapsed)
             self.cost_for(len(batch)).observe(padded, padded // len(batch), elapsed)
             self.stats.batches += 1
             self.stats.texts += len(batch)

@@ -216,7 +216,7 @@ def test_time_bound_refuses_at_once_when_the_queued_work_exceeds_it():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=5.0)
-        batcher.rate.observe(texts=100, tokens=100, seconds=1.0)  # as if backlogs drained 100 tokens per second
+        batcher.rate.observe(tokens=100, seconds=1.0)  # as if backlogs drained 100 tokens per second
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1000)]))  # about 10 s of work at that rate
         await until(lambda: model.calls_started == 1)
@@ -240,7 +240,7 @@ def test_time_bound_never_refuses_a_call_with_nothing_queued_ahead():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_tokens=10_000, max_queue_seconds=0.5)
-        batcher.rate.observe(texts=1, tokens=10, seconds=1.0)  # 10 tokens/s: the call below alone is 30 s of work
+        batcher.rate.observe(tokens=10, seconds=1.0)  # 10 tokens/s: the call below alone is 30 s of work
         rows = await batcher.submit([enc(300)])
         await batcher.drain()
         return rows
@@ -300,7 +300,7 @@ def test_time_bound_counts_the_calls_own_batch():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0)
-        batcher.rate.observe(texts=1, tokens=10, seconds=4.0)
+        batcher.rate.observe(tokens=1, seconds=4.0)
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 4 s at the learned rate
         await until(lambda: model.calls_started == 1)
@@ -317,25 +317,13 @@ def test_time_bound_counts_the_calls_own_batch():
     assert 6.0 < run(scenario()) <= 8.0  # the work ahead alone is under the bound: the own batch tipped it
 
 
-def test_drain_estimate_counts_texts_when_batches_stay_small():
-    """Backlogs have drained 4 texts (40 tokens) per 0.1 s batch. Twenty queued 1-token texts are few
-    tokens but five batches: 0.5 s by texts, where tokens alone would say 0.05 s."""
-    from server.batcher import DrainRate
-
-    rate = DrainRate()
-    rate.observe(texts=4, tokens=40, seconds=0.1)
-    assert rate.seconds_for(texts=20, tokens=20) == pytest.approx(0.5)
-    assert rate.seconds_for(texts=2, tokens=400) == pytest.approx(1.0)  # long texts: by tokens
-    assert DrainRate().seconds_for(texts=20, tokens=20) == 0.0  # nothing measured yet
-
-
 def test_time_bound_is_off_when_max_queue_seconds_is_0():
     """The same queue that the bound of 5 s refuses above is accepted whole with max_queue_seconds=0: only
     the count bound applies."""
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=0)
-        batcher.rate.observe(texts=100, tokens=100, seconds=1.0)  # 100 tokens/s: the queue below is 10 s of work
+        batcher.rate.observe(tokens=100, seconds=1.0)  # 100 tokens/s: the queue below is 10 s of work
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1000)]))
         await until(lambda: model.calls_started == 1)

@@ -109,6 +109,25 @@ def test_auto_keeps_one_engine_when_it_wins_at_every_size(monkeypatch):
     assert fastest_by_size([slow, fast], [1, 4, 16, 32], 24, 5) is fast
 
 
+def test_auto_does_not_route_on_a_win_within_timing_noise(monkeypatch):
+    """torch 5% faster at batch 32 only, ONNX Runtime 2-3x faster below: one engine, not a route chosen by
+    noise; the candidates are timed in turns, not one after the other."""
+    onnx, torch_ = FakeEngine("onnxruntime"), FakeEngine("torch")
+    timings = {("onnxruntime", 1): 6.0, ("onnxruntime", 4): 12.0, ("onnxruntime", 16): 100.0, ("onnxruntime", 32): 210.0,
+               ("torch", 1): 19.0, ("torch", 4): 30.0, ("torch", 16): 110.0, ("torch", 32): 200.0}
+    order = []
+
+    def timed(engine, size, *args, **kwargs):
+        order.append(engine.name)
+        return timings[engine.name, size]
+
+    monkeypatch.setattr(select, "seconds_per_batch", timed)
+    assert fastest_by_size([onnx, torch_], [1, 4, 16, 32], 24, 5) is onnx
+    assert order[:4] == ["onnxruntime", "torch", "onnxruntime", "torch"]
+    timings["torch", 32] = 150.0  # a clear win (29%): batches of 32 go to torch
+    assert fastest_by_size([onnx, torch_], [1, 4, 16, 32], 24, 5).engine_for(32) is torch_
+
+
 def test_a_routed_engine_runs_each_batch_on_its_own_engine():
     calls = []
 
