@@ -13,7 +13,7 @@ reach the model.
 Admission is bounded twice, and both refuse at once (RESOURCE_EXHAUSTED) instead of queueing without
 bound: by count (``max_queue_size`` texts) and by time (``max_queue_seconds``: the work already queued
 ahead, in real tokens at the rate recent backlogs drained, or the time the oldest queued text has
-already waited, whichever is more, plus one batch for the call itself). Under the time bound a
+already waited, whichever is more, plus the call's own texts as a batch at the learned cost). Under the time bound a
 batch is kept to half of it by its learned cost, since every text in and behind a batch waits for all
 of it. The time bound is what keeps accepted calls' latency in check whatever the model's size: 32
 queued texts are 0.1 s of work for MiniLM on two cores and two seconds for bert-base.
@@ -166,6 +166,13 @@ class DynamicBatcher:
             return None
         return self.max_queue_seconds / 2
 
+    def _own_seconds(self, encodings: Sequence[Encoding]) -> float:
+        """What the call's texts take as one batch by the learned cost; 0 before any cost is learned."""
+        if self._given_cost is None and not self.cost_estimates():
+            return 0.0
+        longest = max(e.num_tokens for e in encodings)
+        return self.estimated_seconds(len(encodings), len(encodings) * longest, longest)
+
     def cost_for(self, batch_size: int) -> BatchCost:
         if self._given_cost is not None:
             return self._given_cost
@@ -208,8 +215,9 @@ class DynamicBatcher:
         if self.max_queue_seconds and self._queue:
             # predicted: the work ahead at the measured rate; observed: how long the oldest text has waited
             # already (it catches what the prediction misses: a slower model under load, texts overtaken
-            # by shorter ones); then the call's own batch, whose time it waits too
-            ahead = max(self.queued_seconds, now - self._queue[0].enqueued) + self.rate.seconds_per_batch
+            # by shorter ones); then the call's own texts, run as a batch at the learned cost (recent batches'
+            # average time instead refused many calls at 64 closed-loop callers: docs/performance.md)
+            ahead = max(self.queued_seconds, now - self._queue[0].enqueued) + self._own_seconds(encodings)
             if ahead > self.max_queue_seconds:
                 raise Overloaded(
                     f"the queue holds about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"

@@ -294,12 +294,15 @@ def test_time_bound_also_refuses_when_the_oldest_queued_text_has_waited_past_it(
 
 
 def test_time_bound_counts_the_calls_own_batch():
-    """Little queued ahead, but batches under load have taken 4 s each: a call queued now would wait for
-    the running batch, the text ahead and then its own batch (12 s), past the bound of 10 s: it is refused
-    at once, where the work ahead alone (8 s) is under the bound."""
+    """A model whose batches cost 4 s each (given cost; backlogs drained 1 token per 4 s): a call queued
+    now waits for the running batch, the text ahead and then its own batch (12 s), past the bound of
+    10 s: it is refused at once, where the work ahead alone (8 s) is under the bound."""
+    from server.batch_cost import CostEstimate
+
     async def scenario():
         model = FakeModel()
-        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0)
+        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0,
+                       cost=CostEstimate(fixed_seconds=4.0, seconds_per_token=0.0))
         batcher.rate.observe(tokens=1, seconds=4.0)
         model.gate.clear()
         running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 4 s at the learned rate

@@ -65,3 +65,14 @@ def test_readme_section_is_written_from_the_results_json(tmp_path):
     assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms | - |" in text
     assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 40 | 0 | 300 | 900 | 5 |" in text
     assert "grpc / raw limit at C=32 **0.8**" in text
+
+
+def test_the_admission_probe_reports_both_edges_of_the_bound(tiny_model_dir, tmp_path):
+    """bench.admission (the probe behind docs/performance.md's admission table) on the tiny model: the
+    64-caller point answers every call it counts, and the overload run carries some calls."""
+    from bench.admission import probe
+
+    result = probe(tiny_model_dir, calls=64, overload_seconds=1.0, factor=4.0, logs=tmp_path)
+    assert result["calls_at_64"] == 64
+    assert result["texts_per_s_at_32"] > 0 and result["overload_ok_per_s"] > 0
+    assert result["overload_accepted_p99_ms"] >= result["overload_accepted_p50_ms"] > 0
