@@ -32,7 +32,7 @@ def probe(model_dir: Path, calls: int, overload_seconds: float, factor: float, l
         flood = asyncio.run(overload())
     refused = sum(v for k, v in crowd.codes.items() if k in REFUSED)
     return {"texts_per_s_at_32": round(capacity, 1), "texts_per_s_at_64": round(crowd.throughput, 1),
-            "refused_at_64": refused, "calls_at_64": crowd.sent,
+            "refused_at_64": refused, "calls_at_64": crowd.sent, "answered_at_64": sum(crowd.codes.values()),
             "overload_offered_per_s": round(factor * capacity, 1), "overload_ok_per_s": round(flood.throughput, 1),
             "overload_accepted_p50_ms": round(flood.percentile(50), 1),
             "overload_accepted_p99_ms": round(flood.percentile(99), 1),

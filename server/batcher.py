@@ -167,11 +167,16 @@ class DynamicBatcher:
         return self.max_queue_seconds / 2
 
     def _own_seconds(self, encodings: Sequence[Encoding]) -> float:
-        """What the call's texts take as one batch by the learned cost; 0 before any cost is learned."""
+        """What the call's first batch takes by the learned cost (at most ``max_batch_size`` of its texts,
+        and no more than the batch cap: a large call is split, and pricing it whole would refuse it
+        whenever anything is queued); 0 before any cost is learned."""
         if self._given_cost is None and not self.cost_estimates():
             return 0.0
+        first = min(len(encodings), self.max_batch_size)
         longest = max(e.num_tokens for e in encodings)
-        return self.estimated_seconds(len(encodings), len(encodings) * longest, longest)
+        own = self.estimated_seconds(first, first * longest, longest)
+        cap = self.max_batch_seconds
+        return min(own, cap) if cap is not None else own
 
     def cost_for(self, batch_size: int) -> BatchCost:
         if self._given_cost is not None:
@@ -220,7 +225,7 @@ class DynamicBatcher:
             ahead = max(self.queued_seconds, now - self._queue[0].enqueued) + self._own_seconds(encodings)
             if ahead > self.max_queue_seconds:
                 raise Overloaded(
-                    f"the queue holds about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"
+                    f"this call would wait about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"
                 )
         deadline = now + timeout if timeout is not None else None
         items = [_Item(e, loop.create_future(), deadline, now) for e in encodings]

@@ -294,18 +294,18 @@ def test_time_bound_also_refuses_when_the_oldest_queued_text_has_waited_past_it(
 
 
 def test_time_bound_counts_the_calls_own_batch():
-    """A model whose batches cost 4 s each (given cost; backlogs drained 1 token per 4 s): a call queued
-    now waits for the running batch, the text ahead and then its own batch (12 s), past the bound of
-    10 s: it is refused at once, where the work ahead alone (8 s) is under the bound."""
+    """A model whose batches cost 40 s each (given cost; backlogs drained 1 token per 40 s): a call queued
+    now waits for the running batch, the text ahead and then its own batch (120 s), past the bound of
+    100 s: it is refused at once, where the work ahead alone (80 s) is under the bound."""
     from server.batch_cost import CostEstimate
 
     async def scenario():
         model = FakeModel()
-        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0,
-                       cost=CostEstimate(fixed_seconds=4.0, seconds_per_token=0.0))
-        batcher.rate.observe(tokens=1, seconds=4.0)
+        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=100.0,
+                       cost=CostEstimate(fixed_seconds=40.0, seconds_per_token=0.0))
+        batcher.rate.observe(tokens=1, seconds=40.0)
         model.gate.clear()
-        running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 4 s at the learned rate
+        running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 40 s at the learned rate
         await until(lambda: model.calls_started == 1)
         queued = asyncio.create_task(batcher.submit([enc(1)]))  # nothing queued ahead: accepted
         await until(lambda: batcher.queue_depth == 1)
@@ -317,7 +317,33 @@ def test_time_bound_counts_the_calls_own_batch():
         await batcher.drain()
         return ahead
 
-    assert 6.0 < run(scenario()) <= 8.0  # the work ahead alone is under the bound: the own batch tipped it
+    assert 60.0 < run(scenario()) <= 80.0  # the work ahead alone is under the bound: the own batch tipped it
+
+
+def test_a_large_call_is_priced_by_its_first_batch_not_whole():
+    """64 one-token texts against batches of at most 4, 0.25 s a text, bound 10 s: pricing the call whole
+    (16 s) would refuse it whenever anything is queued; its first batch (1 s) plus the work ahead fits."""
+    from server.batch_cost import CostEstimate
+
+    async def scenario():
+        model = FakeModel()
+        batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0,
+                       cost=CostEstimate(fixed_seconds=0.0, seconds_per_token=0.25))
+        batcher.rate.observe(tokens=4, seconds=1.0)
+        model.gate.clear()
+        running = asyncio.create_task(batcher.submit([enc(1)]))
+        await until(lambda: model.calls_started == 1)
+        queued = asyncio.create_task(batcher.submit([enc(1)]))
+        await until(lambda: batcher.queue_depth == 1)
+        large = asyncio.create_task(batcher.submit([enc(1)] * 64))
+        await until(lambda: batcher.queue_depth == 65)  # accepted: all 64 queued
+        model.gate.set()
+        rows = await large
+        await asyncio.gather(running, queued)
+        await batcher.drain()
+        return len(rows)
+
+    assert run(scenario()) == 64
 
 
 def test_time_bound_is_off_when_max_queue_seconds_is_0():
