@@ -75,7 +75,7 @@ def engine_for(engine: Engine, batch_size: int) -> Engine:
 # A batch size goes to an engine other than the fastest overall only when it wins there by this much:
 # timings at load on a shared machine move by 10-15% from one moment to the next, and a route chosen by
 # noise costs throughput for the life of the process (measured here: auto routing batches of 32 to torch
-# fp32 on a 2% "win" served 106 texts/s where ONNX Runtime alone served 148).
+# fp32 on a load-time "win" the benchmark did not bear out: 106 texts/s where ONNX Runtime alone gave 148).
 ROUTE_MARGIN = 0.15
 TIMING_ROUNDS = 3
 
