@@ -157,12 +157,17 @@ class DynamicBatcher:
         return self.rate.seconds_for(self._queued_tokens) + running
 
     @property
+    def _costs_known(self) -> bool:
+        """Whether estimates are in seconds: given, or learned from a batch (the prior is in token units)."""
+        return self._given_cost is not None or any(cost.batches for cost in self.costs.values())
+
+    @property
     def max_batch_seconds(self) -> float | None:
         """Under the time bound, a batch is estimated to take at most half of it: the texts queued behind
         a batch wait for all of it, so a slow model (bert-base on two cores: ~60 ms a text) runs
         batches of 8 rather than 32 and an accepted call still ends within the bound. None before the
         engines' costs are measured (the prior is in units of a token's work, not seconds)."""
-        if not self.max_queue_seconds or self._given_cost is None and not self.cost_estimates():
+        if not self.max_queue_seconds or not self._costs_known:
             return None
         return self.max_queue_seconds / 2
 
@@ -170,7 +175,7 @@ class DynamicBatcher:
         """What the call's first batch takes by the learned cost (at most ``max_batch_size`` of its texts,
         and no more than the batch cap: a large call is split, and pricing it whole would refuse it
         whenever anything is queued); 0 before any cost is learned."""
-        if self._given_cost is None and not self.cost_estimates():
+        if not self._costs_known:
             return 0.0
         first = min(len(encodings), self.max_batch_size)
         longest = max(e.num_tokens for e in encodings)

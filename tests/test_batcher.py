@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from server.batch_cost import CostEstimate
 from server.batcher import DynamicBatcher
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
 from server.model import Encoding
@@ -210,6 +211,16 @@ def test_padding_ratio_keeps_texts_of_other_lengths_out_of_a_batch():
     assert sorted(map(sorted, batches[1:])) == [[10, 10], [30, 31]]  # not one batch padded to 31
 
 
+async def _one_running_one_queued(batcher, model, running_text, queued_text):
+    """Hold the model with one call and queue one more behind it (accepted: nothing is queued ahead)."""
+    model.gate.clear()
+    running = asyncio.create_task(batcher.submit([running_text]))
+    await until(lambda: model.calls_started == 1)
+    queued = asyncio.create_task(batcher.submit([queued_text]))
+    await until(lambda: batcher.queue_depth == 1)
+    return running, queued
+
+
 def test_time_bound_refuses_at_once_when_the_queued_work_exceeds_it():
     """max_queue_seconds: (queued tokens + what is left of the running batch) / measured token rate, plus
     the call's own batch; a call is refused at once when that would take longer than the bound."""
@@ -217,11 +228,8 @@ def test_time_bound_refuses_at_once_when_the_queued_work_exceeds_it():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=5.0)
         batcher.rate.observe(tokens=100, seconds=1.0)  # as if backlogs drained 100 tokens per second
-        model.gate.clear()
-        running = asyncio.create_task(batcher.submit([enc(1000)]))  # about 10 s of work at that rate
-        await until(lambda: model.calls_started == 1)
-        first = asyncio.create_task(batcher.submit([enc(50)]))  # nothing queued ahead: accepted
-        await until(lambda: batcher.queue_depth == 1)
+        # the running text is about 10 s of work at that rate
+        running, first = await _one_running_one_queued(batcher, model, enc(1000), enc(50))
         estimate = batcher.queued_seconds
         with pytest.raises(Overloaded, match="s of work"):
             await batcher.submit([enc(20)])
@@ -297,18 +305,13 @@ def test_time_bound_counts_the_calls_own_batch():
     """A model whose batches cost 40 s each (given cost; backlogs drained 1 token per 40 s): a call queued
     now waits for the running batch, the text ahead and then its own batch (120 s), past the bound of
     100 s: it is refused at once, where the work ahead alone (80 s) is under the bound."""
-    from server.batch_cost import CostEstimate
-
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=100.0,
                        cost=CostEstimate(fixed_seconds=40.0, seconds_per_token=0.0))
         batcher.rate.observe(tokens=1, seconds=40.0)
-        model.gate.clear()
-        running = asyncio.create_task(batcher.submit([enc(1)]))  # on the model: 40 s at the learned rate
-        await until(lambda: model.calls_started == 1)
-        queued = asyncio.create_task(batcher.submit([enc(1)]))  # nothing queued ahead: accepted
-        await until(lambda: batcher.queue_depth == 1)
+        # the running text is 40 s at the learned rate
+        running, queued = await _one_running_one_queued(batcher, model, enc(1), enc(1))
         ahead = batcher.queued_seconds
         with pytest.raises(Overloaded, match="s of work"):
             await batcher.submit([enc(1)])
@@ -323,18 +326,12 @@ def test_time_bound_counts_the_calls_own_batch():
 def test_a_large_call_is_priced_by_its_first_batch_not_whole():
     """64 one-token texts against batches of at most 4, 0.25 s a text, bound 10 s: pricing the call whole
     (16 s) would refuse it whenever anything is queued; its first batch (1 s) plus the work ahead fits."""
-    from server.batch_cost import CostEstimate
-
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_queue_size=100, max_batch_tokens=10_000, max_queue_seconds=10.0,
                        cost=CostEstimate(fixed_seconds=0.0, seconds_per_token=0.25))
         batcher.rate.observe(tokens=4, seconds=1.0)
-        model.gate.clear()
-        running = asyncio.create_task(batcher.submit([enc(1)]))
-        await until(lambda: model.calls_started == 1)
-        queued = asyncio.create_task(batcher.submit([enc(1)]))
-        await until(lambda: batcher.queue_depth == 1)
+        running, queued = await _one_running_one_queued(batcher, model, enc(1), enc(1))
         large = asyncio.create_task(batcher.submit([enc(1)] * 64))
         await until(lambda: batcher.queue_depth == 65)  # accepted: all 64 queued
         model.gate.set()
