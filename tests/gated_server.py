@@ -2,7 +2,10 @@
 settings, warm-up, health, SIGTERM handling) with a model the test holds from outside.
 
 Each forward pass first appends a line to ``$SENTIMENT_TEST_HOLD.started`` (so the test knows the model
-is busy), then waits while the file ``$SENTIMENT_TEST_HOLD`` exists: the test's own gate, across processes."""
+is busy), then waits while the file ``$SENTIMENT_TEST_HOLD`` exists: the test's own gate, across processes.
+A pass that finds the gate closed appends a line to ``$SENTIMENT_TEST_HOLD.held`` before it waits, so a test
+that closes the gate while passes run can wait for one that is really held (one that started just before
+the close may have found the gate still open)."""
 
 from __future__ import annotations
 
@@ -15,13 +18,19 @@ from server.model import SequenceClassifier
 
 HOLD = Path(os.environ["SENTIMENT_TEST_HOLD"])
 STARTED = HOLD.with_name(HOLD.name + ".started")
+HELD = HOLD.with_name(HOLD.name + ".held")
 
 
 class HeldClassifier(SequenceClassifier):
     def forward(self, encodings):
         with STARTED.open("a") as started:
             started.write(f"{len(encodings)}\n")
-        while HOLD.exists():
+        announced = False
+        while HOLD.exists():  # only a pass that has said so waits: no race with the test's close
+            if not announced:
+                with HELD.open("a") as held:
+                    held.write(f"{len(encodings)}\n")
+                announced = True
             time.sleep(0.01)
         return super().forward(encodings)
 

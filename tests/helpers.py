@@ -164,6 +164,7 @@ class Hold:
     def __init__(self, directory: Path):
         self.path = directory / "hold"
         self.started = directory / "hold.started"
+        self.held = directory / "hold.held"
 
     @property
     def env(self) -> dict:
@@ -177,6 +178,10 @@ class Hold:
 
     def forward_passes_started(self) -> int:
         return len(self.started.read_text().splitlines()) if self.started.exists() else 0
+
+    def forward_passes_held(self) -> int:
+        """Passes that found the gate closed and waited at it (a pass may start just before ``close``)."""
+        return len(self.held.read_text().splitlines()) if self.held.exists() else 0
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):

@@ -208,9 +208,9 @@ def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_mo
             job = threading.Thread(target=batch_job, daemon=True)  # never outlives a failed test
             job.start()
             assert progressed.wait(120)
+            held_before = hold.forward_passes_held()
             hold.close()
-            passes = hold.forward_passes_started()
-            wait_for(lambda: hold.forward_passes_started() > passes, what="a call held on the model")
+            wait_for(lambda: hold.forward_passes_held() > held_before, what="a call held on the model")
             killed_at = time.monotonic()
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(30)
