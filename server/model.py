@@ -14,6 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from server.builtin_model import cache_root
 from server.engines import describe
+from server.engines.quantization import CALIBRATION_TEXTS
 from server.engines.select import engine_for, select_engine
 from server.errors import InvalidInput, ModelLoadError
 from server.hardware import resolve_device
@@ -93,6 +94,7 @@ class SequenceClassifier:
             requested=engine, model=model, source=source, weights_sha256=self.weights_sha256, device=self.device,
             dtype=dtype, cache_dir=cache_root() / "engines", threads=torch.get_num_threads(),
             timing_token=min(1000, config.vocab_size - 1), max_batch_size=max_batch_size,
+            calibration=self.padded(self.encode(list(CALIBRATION_TEXTS))),
         )
         # the torch module (explanations and offline tools use it whichever engine serves)
         self.model = getattr(self.engine, "model", model)
@@ -131,15 +133,19 @@ class SequenceClassifier:
             encodings.append(Encoding(input_ids=ids, truncated=too_long))
         return encodings
 
-    def forward(self, encodings: list[Encoding]) -> np.ndarray:
-        """Logits (float32, shape [len(encodings), num_labels]) for a padded batch."""
+    def padded(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
+        """Input ids and attention mask of a batch, padded to its longest text."""
         width = max(e.num_tokens for e in encodings)
         input_ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int64)
         attention_mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             input_ids[row, : encoding.num_tokens] = encoding.input_ids
             attention_mask[row, : encoding.num_tokens] = 1
-        return self.engine.run(input_ids, attention_mask)
+        return input_ids, attention_mask
+
+    def forward(self, encodings: list[Encoding]) -> np.ndarray:
+        """Logits (float32, shape [len(encodings), num_labels]) for a padded batch."""
+        return self.engine.run(*self.padded(encodings))
 
     def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Offline helper (evaluation, benchmarks): logits for many texts, batched by sorted length."""

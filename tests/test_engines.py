@@ -47,6 +47,57 @@ def test_int8_runs_on_onnxruntime_and_stays_near_float32(tiny_model_dir, classif
     assert np.abs(logits - classifier.predict_logits(TEXTS)).max() < 0.5  # quantized: close, not equal
 
 
+def test_int8_scales_are_chosen_by_measured_error_against_float32():
+    from server.engines.quantization import closest_to_reference
+
+    reference = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]], dtype=np.float32)
+    best, errors = closest_to_reference(reference, {"per_tensor": reference + 0.3, "per_channel": reference - 0.1})
+    assert best == "per_channel" and errors == pytest.approx({"per_tensor": 0.3, "per_channel": 0.1})
+
+
+def _onnx_weight_scales(path) -> list[np.ndarray]:
+    """The weight scales of the quantized MatMuls (one value per tensor, or one per output channel)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    weights = [n.input[1] for n in graph.node if n.op_type == "MatMulInteger" and n.input[1] in initializers]
+    return [initializers[w.replace("_quantized", "_scale")] for w in weights]
+
+
+@pytest.mark.parametrize("scheme", ["per_tensor", "per_channel"])
+def test_int8_serves_the_scheme_its_measurement_chose_on_both_engines(tiny_model_dir, engine_cache, monkeypatch, scheme):
+    import json
+
+    import torch
+
+    from server.engines import quantization, torch_engine
+
+    def choose(reference, outputs):
+        assert set(outputs) == set(quantization.SCHEMES)  # every scheme was built and run
+        return scheme, {name: 0.0 for name in outputs}
+
+    monkeypatch.setattr(onnx_engine, "closest_to_reference", choose)
+    monkeypatch.setattr(torch_engine, "closest_to_reference", choose)
+    ort = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="onnxruntime")
+    scales = _onnx_weight_scales(ort.engine.path)
+    assert scales and all((s.size > 1) == (scheme == "per_channel") for s in scales)
+    assert json.loads((ort.engine.path.parent / "engine.json").read_text())["quantization"]["scheme"] == scheme
+
+    quantized = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="torch").engine.model
+    linears = [m for m in quantized.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    expected = torch.per_channel_affine if scheme == "per_channel" else torch.per_tensor_affine
+    assert linears and all(m.weight().qscheme() == expected for m in linears)
+
+
+def test_the_int8_cache_key_follows_the_quantization_options(monkeypatch):
+    before = {variant: onnx_engine.cache_key("w", {}, variant) for variant in ("float32", "int8")}
+    monkeypatch.setattr(onnx_engine, "QUANTIZATION", {**onnx_engine.QUANTIZATION, "schemes": ["per_tensor"]})
+    assert onnx_engine.cache_key("w", {}, "int8") != before["int8"]  # a file built another way is never loaded
+    assert onnx_engine.cache_key("w", {}, "float32") == before["float32"]
+
+
 def test_the_engine_cache_is_reused_and_rebuilt_when_the_weights_change(tmp_path, engine_cache, monkeypatch):
     model = build_tiny_model(tmp_path / "model")
     SequenceClassifier(str(model), device="cpu", dtype="float32", engine="onnxruntime")

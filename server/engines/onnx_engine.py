@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from server.engines.quantization import SCHEMES, closest_to_reference
+
 log = logging.getLogger(__name__)
 
 OPSET = 17
@@ -44,9 +46,16 @@ def _versions() -> dict[str, str]:
             "onnxruntime": onnxruntime.__version__, "opset": str(OPSET)}
 
 
+# Dynamic int8 weights, one scale per tensor or per output channel, whichever runs the calibration
+# sentences closer to float32 (server.engines.quantization); part of the cache key.
+QUANTIZATION = {"weight_type": "QInt8", "schemes": list(SCHEMES), "chosen_by": "mean abs logit difference"}
+
+
 def cache_key(weights_sha256: str, config: dict, variant: str) -> str:
-    """Weights, architecture, variant and library versions: a change in any of them is a new file."""
-    payload = json.dumps({"weights": weights_sha256, "config": config, "variant": variant, **_versions()},
+    """Weights, architecture, variant (with its quantization options) and library versions: a change in
+    any of them is a new file."""
+    recipe = {"variant": variant, **({"quantization": QUANTIZATION} if variant == "int8" else {})}
+    payload = json.dumps({"weights": weights_sha256, "config": config, **recipe, **_versions()},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
@@ -85,18 +94,32 @@ def _optimize(source: Path, target: Path, config) -> dict[str, int]:
     return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
 
 
-def _quantize(source: Path, target: Path) -> None:
+def _quantize(source: Path, target: Path, calibration: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Each scheme quantized; the one closest to ``source`` on the calibration batch becomes ``target``."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # the fused operators (Attention, SkipLayerNormalization) are not in ONNX's shape inference: their
-    # outputs are float32, which the quantizer has to be told
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    built = {}
+    for scheme in SCHEMES:
+        built[scheme] = target.with_name(f"int8-{scheme}.onnx")
+        # the fused operators (Attention, SkipLayerNormalization) are not in ONNX's shape inference: their
+        # outputs are float32, which the quantizer has to be told
+        quantize_dynamic(str(source), str(built[scheme]), weight_type=QuantType[QUANTIZATION["weight_type"]],
+                         per_channel=scheme == "per_channel", extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    run = lambda path: OnnxRuntimeEngine(path, "calibration", 1).run(*calibration)  # noqa: E731
+    best, errors = closest_to_reference(run(source), {scheme: run(path) for scheme, path in built.items()})
+    built[best].rename(target)
+    for path in built.values():
+        path.unlink(missing_ok=True)
+    return {"scheme": best, "mean_abs_logit_error": errors}
 
 
-def build(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path) -> Path:
-    """The cached ONNX file for this model and variant ("float32" or "int8"), built when missing."""
+def build(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path,
+          calibration: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """The cached ONNX file for this model and variant ("float32" or "int8"), built when missing; int8
+    needs a calibration batch (input ids, attention mask) to choose its weight scales."""
+    if variant == "int8" and calibration is None:
+        raise ValueError("int8 needs a calibration batch")
     key = cache_key(weights_sha256, config.to_dict(), variant)
     target = cache_dir / key / "model.onnx"
     if target.is_file():
@@ -108,13 +131,15 @@ def build(model_source: str, weights_sha256: str, config, variant: str, cache_di
     try:
         _export(model_source, work / "exported.onnx")
         fused = _optimize(work / "exported.onnx", work / "optimized.onnx", config)
+        quantization = {}
         if variant == "int8":
-            _quantize(work / "optimized.onnx", work / "model.onnx")
+            quantization = {"quantization": {**QUANTIZATION, **_quantize(work / "optimized.onnx", work / "model.onnx", calibration)}}
         else:
             (work / "optimized.onnx").rename(work / "model.onnx")
         for name in ("exported.onnx", "optimized.onnx"):
             (work / name).unlink(missing_ok=True)
-        (work / "engine.json").write_text(json.dumps({"variant": variant, "fused": fused, **_versions()}, indent=2))
+        (work / "engine.json").write_text(json.dumps({"variant": variant, "fused": fused, **_versions(), **quantization},
+                                                 indent=2))
         try:
             os.rename(work, cache_dir / key)  # atomic: a concurrent builder either wins or finds it built
         except OSError:
@@ -151,14 +176,15 @@ class OnnxRuntimeEngine:
         return logits.astype(np.float32, copy=False)
 
 
-def load(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path, threads: int) -> OnnxRuntimeEngine:
+def load(model_source: str, weights_sha256: str, config, variant: str, cache_dir: Path, threads: int,
+         calibration: tuple[np.ndarray, np.ndarray] | None = None) -> OnnxRuntimeEngine:
     """Build (or find in the cache) and open the engine; ``EngineUnavailable`` when it cannot be had."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise EngineUnavailable(f"onnxruntime is not installed ({exc})") from exc
     try:
-        path = build(model_source, weights_sha256, config, variant, cache_dir)
+        path = build(model_source, weights_sha256, config, variant, cache_dir, calibration)
         return OnnxRuntimeEngine(path, variant, threads)
     except Exception as exc:  # export and optimisation fail in many library-specific ways
         raise EngineUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc

@@ -134,11 +134,12 @@ def fastest_by_size(candidates: list[Engine], sizes: list[int], width: int, toke
     return RoutedEngine([Route(r.max_size if i < len(routes) - 1 else max(sizes), r.engine) for i, r in enumerate(routes)])
 
 
-def torch_candidates(model: torch.nn.Module, device: torch.device, dtype: str) -> list[Engine]:
+def torch_candidates(model: torch.nn.Module, device: torch.device, dtype: str,
+                     calibration: tuple[np.ndarray, np.ndarray]) -> list[Engine]:
     if dtype == "int8":
         if device.type != "cpu":
             raise ModelLoadError("--dtype int8 (dynamic quantization) runs on the CPU only")
-        return [TorchEngine(quantize_int8(model), device, "int8")]
+        return [TorchEngine(quantize_int8(model, calibration), device, "int8")]
     dtypes = dtype_candidates(dtype, device)
     if len(dtypes) == 1:
         return [TorchEngine(model.to(device=device, dtype=dtypes[0]), device, dtypes[0])]
@@ -151,8 +152,10 @@ def onnx_variant(dtype: str) -> str | None:
 
 
 def select_engine(*, requested: str, model: torch.nn.Module, source: str, weights_sha256: str, device: torch.device,
-                  dtype: str, cache_dir: Path, threads: int, timing_token: int, max_batch_size: int = 32) -> Engine:
-    """The engine that serves ``model``: ``requested`` is auto, torch or onnxruntime."""
+                  dtype: str, cache_dir: Path, threads: int, timing_token: int, calibration: tuple[np.ndarray, np.ndarray],
+                  max_batch_size: int = 32) -> Engine:
+    """The engine that serves ``model``: ``requested`` is auto, torch or onnxruntime. ``calibration`` (input
+    ids, attention mask of server.engines.quantization's sentences) chooses int8's weight scales."""
     if requested == "onnxruntime":
         if device.type != "cpu":
             raise ModelLoadError("--engine onnxruntime runs on the CPU; use --engine torch (or auto) on CUDA")
@@ -161,12 +164,13 @@ def select_engine(*, requested: str, model: torch.nn.Module, source: str, weight
     onnx = None
     if requested in ("onnxruntime", "auto") and device.type == "cpu" and onnx_variant(dtype):
         try:
-            onnx = onnx_engine.load(source, weights_sha256, model.config, onnx_variant(dtype), cache_dir, threads)
+            onnx = onnx_engine.load(source, weights_sha256, model.config, onnx_variant(dtype), cache_dir, threads,
+                                    calibration)
         except onnx_engine.EngineUnavailable as exc:
             log.warning("onnxruntime cannot serve this model (%s): falling back to torch", exc)
     if requested == "onnxruntime" and onnx is not None:
         return onnx
-    candidates = torch_candidates(model, device, dtype)
+    candidates = torch_candidates(model, device, dtype, calibration)
     if requested == "auto" and onnx is not None:
         candidates.append(onnx)
     sizes = sorted({s for s in TIMING_SIZES if s <= max_batch_size} | {max_batch_size})

@@ -5,12 +5,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from server.engines.quantization import SCHEMES, closest_to_reference
 from server.hardware import device_name, dtype_name
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantization of the Linear layers (weights int8, activations quantized per batch)."""
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+def quantize_int8(model: torch.nn.Module, calibration: tuple[np.ndarray, np.ndarray]) -> torch.nn.Module:
+    """Dynamic int8 quantization of the Linear layers (weights int8, activations quantized per batch), with
+    one scale per weight tensor or per output channel, whichever keeps the logits of the calibration
+    batch (input ids, attention mask) closer to the float32 model's (server.engines.quantization)."""
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    qconfigs = {"per_tensor": default_dynamic_qconfig, "per_channel": per_channel_dynamic_qconfig}
+    quantized = {scheme: quantize_dynamic(model, {torch.nn.Linear: qconfigs[scheme]}, dtype=torch.qint8)
+                 for scheme in SCHEMES}
+    cpu = torch.device("cpu")
+    outputs = {scheme: TorchEngine(m, cpu, "int8").run(*calibration) for scheme, m in quantized.items()}
+    best, _ = closest_to_reference(TorchEngine(model, cpu, "float32").run(*calibration), outputs)
+    return quantized[best]
 
 
 class TorchEngine:

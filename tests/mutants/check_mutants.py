@@ -66,7 +66,7 @@ def test_max_input_tokens_test_fails_when_the_setting_is_dropped(tiny_model_dir,
 
 
 def test_int8_test_fails_without_quantization(tiny_model_dir, classifier, monkeypatch):
-    monkeypatch.setattr(server.engines.select, "quantize_int8", lambda model: model)
+    monkeypatch.setattr(server.engines.select, "quantize_int8", lambda model, calibration: model)
     fails(test_promises.test_dtype_int8_quantizes_the_linear_layers_and_serves_the_quantized_model, tiny_model_dir, classifier)
 
 
