@@ -32,6 +32,10 @@ DATATYPES = {
 }
 
 
+INTEGER_RANGES = {f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)} | {
+    f"UINT{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)}
+
+
 class BadTensorRequest(Exception):
     """The body cannot be transcoded: ``status`` 400 (malformed) or 422 (wrong shape or types)."""
 
@@ -82,8 +86,10 @@ def _typed(name: str, datatype: str, values: list) -> list:
             raise wrong(index, "a string")
         if datatype == "BOOL" and not isinstance(value, bool):
             raise wrong(index, "true or false")
-        if datatype[0] in "IU" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise wrong(index, "an integer")
+        if datatype in INTEGER_RANGES:
+            low, high = INTEGER_RANGES[datatype]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise wrong(index, f"an integer from {low} to {high}")
         if datatype.startswith("FP") and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise wrong(index, "a number")
     return [value.encode() for value in values] if datatype == "BYTES" else values

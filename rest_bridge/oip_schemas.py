@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
-Parameters = dict[str, Union[StrictBool, StrictInt, StrictFloat, StrictStr]]
+from rest_bridge.schemas import Int64
+
+Parameters = dict[str, Union[StrictBool, Int64, StrictFloat, StrictStr]]  # int64_param, double_param, ...
+# the protocol's tensor datatypes (rest_bridge.oip_json.DATATYPES maps each to its encoding)
+DATATYPE_NAMES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
+                  "FP64", "BYTES")
 
 
 class InferInputIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: StrictStr = Field(description="Input name: this model takes `text`.")
-    shape: list[StrictInt] = Field(description="Tensor shape: `[n]` for n texts.")
-    datatype: StrictStr = Field(description="Element type: `BYTES` (texts are strings) for `text`.")
+    shape: list[Int64] = Field(description="Tensor shape: `[n]` for n texts.")
+    datatype: StrictStr = Field(description="Element type: `BYTES` (texts are strings) for `text`.",
+                                json_schema_extra={"enum": list(DATATYPE_NAMES)})
     parameters: Parameters | None = Field(None, description="Tensor parameters; `binary_data_size` when the "
                                           "elements follow the JSON header (binary tensor extension).")
     data: list[Any] | None = Field(None, description="Elements, flat or nested, row-major.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from clients.types import ModelInfo
+from clients.types import TRUNCATION, ModelInfo
 from rest_bridge import oip_openapi
 from rest_bridge.schemas import ErrorOut, ExplainIn, ExplainOut, JobStatusOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
 
@@ -98,11 +98,12 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 
 def _job_paths() -> dict:
     options = {
-        "truncation": {"type": "string", "default": "truncate",
+        "truncation": {"type": "string", "enum": list(TRUNCATION), "default": "truncate",
                        "description": "Texts over the model's token limit: as in /predict."},
         "text_field": {"type": "string", "default": "text", "description": "The column holding the text."},
     }
     raw_file = {"schema": {"type": "string"}}
+    upload = {"schema": {"type": "string", "minLength": 1}}  # an empty file has no rows: 422
     return {
         "/v1/jobs": {"post": {
             "summary": "Score a CSV or JSONL file in the background", "tags": ["file scoring"],
@@ -114,7 +115,7 @@ def _job_paths() -> dict:
                     "file": {"type": "string", "format": "binary",
                              "description": "CSV with a header row, or JSON lines (one object per line)"},
                     **options}}},
-                "text/csv": raw_file, "application/x-ndjson": raw_file}},
+                "text/csv": upload, "application/x-ndjson": upload}},
             "responses": {"202": {"description": "Accepted: the job's status", "content": _json("JobStatusOut"),
                                   "headers": {"Location": {"schema": {"type": "string"},
                                                            "description": "The job's status URL"}}},

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from annotated_types import Ge, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+def _integral(value):
+    """JSON has one number type: 2.0 is the integer 2, as JSON Schema's "integer" says; 2.5 (or "2") is not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def json_int(low: int, high: int):
+    """An integer from ``low`` to ``high``, in JSON's sense (2.0 counts). The bounds are those of the protobuf
+    field the value travels in, or tighter: beyond them a clear 422, never a failed conversion."""
+    return Annotated[StrictInt, Ge(low), Le(high), BeforeValidator(_integral)]
+
+
+Int64 = json_int(-(2**63), 2**63 - 1)
+
+# "At least one character that is not whitespace": the server refuses blank texts, and the schema says so.
+# The whitespace is Python's (str.isspace, what the server strips), spelled out so that the pattern means
+# the same to every JSON Schema validator and generator (ECMA's \s differs: it has U+FEFF, not U+001C-1F).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class PredictIn(BaseModel):
@@ -17,8 +36,11 @@ class PredictIn(BaseModel):
         {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
     ]})
 
-    text: StrictStr | None = Field(None, description="One text to classify.")
-    texts: list[StrictStr] | None = Field(None, description="Several texts, answered in order.")
+    # the constraints the server checks, in the schema only (the server's error stays the one answer)
+    text: StrictStr | None = Field(None, description="One text to classify (not blank).",
+                                   json_schema_extra={"pattern": NOT_BLANK})
+    texts: list[StrictStr] | None = Field(None, description="Several texts (none blank), answered in order.",
+                                          json_schema_extra={"minItems": 1, "items": {"pattern": NOT_BLANK}})
     truncation: Literal["truncate", "reject", "chunk"] | None = Field(
         None, description="Texts over the model's token limit: cut them (and say so), refuse with 400, or read them "
         "whole in overlapping windows and combine the windows' probabilities (token-weighted mean). Default: the "
@@ -70,11 +92,11 @@ class ExplainIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text: StrictStr = Field(description="The text to explain.")
+    text: StrictStr = Field(description="The text to explain (not blank).", json_schema_extra={"pattern": NOT_BLANK})
     label: StrictStr | None = Field(None, description="The label to explain (default: the predicted one).")
     truncation: Literal["truncate", "reject"] | None = Field(
         None, description="Texts over the model's token limit: explain their first tokens (default) or refuse with 400.")
-    steps: StrictInt | None = Field(None, ge=1, description="Integration steps (default: the server's; more steps, "
+    steps: json_int(1, 2**31 - 1) | None = Field(None, description="Integration steps (default: the server's; more steps, "
                                     "smaller convergence_delta, slower).")
 
 

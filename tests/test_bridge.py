@@ -153,6 +153,38 @@ def test_openapi_document_matches_what_the_bridge_answers(bridge):
     assert set(document["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "415", "422", "429", "503"}
 
 
+def test_the_schema_says_what_the_server_refuses(bridge):
+    """What the server refuses (blank texts, an empty list, steps past int32) is invalid in /openapi.json too,
+    so schema-driven clients and fuzzers never send it expecting success; 2.0 is an integer, as in JSON Schema."""
+    schemas = requests.get(f"{bridge}/openapi.json", timeout=10).json()["components"]["schemas"]
+
+    def valid(instance, ref) -> bool:
+        schema = {"$ref": f"#/components/schemas/{ref}", "components": {"schemas": schemas}}
+        return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+    for body in ({"text": ""}, {"text": " \t\u3000\x1c"}, {"texts": []}, {"texts": ["good", " "]}):
+        assert not valid(body, "PredictIn"), body
+        assert post(bridge, body).status_code == 400, body
+    assert valid({"text": "\ufeffok"}, "PredictIn") and valid({"texts": ["good", "bad"]}, "PredictIn")
+    for body in ({"text": " "}, {"text": "good", "steps": 0}, {"text": "good", "steps": 2**31}):
+        assert not valid(body, "ExplainIn"), body
+        assert requests.post(f"{bridge}/explain", json=body, timeout=30).status_code in (400, 422), body
+    assert valid({"text": "good", "steps": 4.0}, "ExplainIn")
+    assert requests.post(f"{bridge}/explain", json={"text": "good", "steps": 4.0}, timeout=30).status_code == 200
+
+
+def test_not_blank_is_exactly_pythons_whitespace():
+    """The schema's pattern and the server's ``text.strip()`` agree on every code point."""
+    import re
+
+    from rest_bridge.schemas import NOT_BLANK
+
+    pattern = re.compile(NOT_BLANK)
+    disagree = [hex(c) for c in range(0x110000) if 0xD800 > c or c > 0xDFFF
+                if (pattern.fullmatch(chr(c)) is None) != chr(c).isspace()]
+    assert disagree == []
+
+
 def test_backend_down_answers_503_quickly_and_readyz_follows():
     with socket.socket() as unused:  # bound, never listening: connections to it are refused for the whole test
         unused.bind(("127.0.0.1", 0))

@@ -270,6 +270,26 @@ def test_rest_errors_map_like_predict_and_name_the_tensor(bridge, body, status, 
     assert says in response.json()["error"]
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"shape": [2**70]}, "shape"),                      # past int64, the proto field's type
+    ({"datatype": "INT64", "data": [2**70]}, "data"),
+    ({"datatype": "UINT8", "data": [256]}, "data"),
+    ({"datatype": "INT8", "data": [-129]}, "data"),
+    ({"datatype": "BYTES!"}, "datatype"),
+])
+def test_rest_values_outside_their_types_are_refused_with_422_not_a_crash(bridge, change, field):
+    tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["good"]} | change
+    response = infer(bridge, json_request() | {"inputs": [tensor]})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["field"]
+
+
+def test_rest_an_integral_float_is_an_integer(bridge):
+    """JSON has one number type: a shape of [1.0] is [1], as JSON Schema's "integer" reads it."""
+    tensor = {"name": "text", "shape": [1.0], "datatype": "BYTES", "data": ["good"]}
+    assert infer(bridge, json_request() | {"inputs": [tensor]}).status_code == 200
+
+
 def test_rest_malformed_json_and_unknown_model(bridge):
     response = requests.post(f"{bridge}/v2/models/sentiment/infer", data="{nope", timeout=10)
     assert response.status_code == 400 and response.json()["code"] == "BAD_REQUEST"
