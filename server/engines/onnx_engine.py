@@ -106,8 +106,11 @@ def _quantize(source: Path, target: Path, calibration: tuple[np.ndarray, np.ndar
         # outputs are float32, which the quantizer has to be told
         quantize_dynamic(str(source), str(built[scheme]), weight_type=QuantType[QUANTIZATION["weight_type"]],
                          per_channel=scheme == "per_channel", extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    run = lambda path: OnnxRuntimeEngine(path, "calibration", 1).run(*calibration)  # noqa: E731
-    best, errors = closest_to_reference(run(source), {scheme: run(path) for scheme, path in built.items()})
+
+    def logits(path: Path) -> np.ndarray:
+        return OnnxRuntimeEngine(path, "calibration", 1).run(*calibration)
+
+    best, errors = closest_to_reference(logits(source), {scheme: logits(path) for scheme, path in built.items()})
     built[best].rename(target)
     for path in built.values():
         path.unlink(missing_ok=True)
