@@ -65,6 +65,14 @@ def _parameters(target, values: dict | None) -> None:
             target[name].string_param = value
 
 
+def _flag(parameters: dict | None, name: str, default: bool, field: str) -> bool:
+    """A true/false parameter of the binary extension: anything else is refused, never read as truthy."""
+    value = (parameters or {}).get(name, default)
+    if not isinstance(value, bool):
+        raise BadTensorRequest(422, f"parameter '{name}' must be true or false, not {value!r}", field=field)
+    return value
+
+
 def parameters_json(parameters) -> dict:
     return {name: getattr(value, value.WhichOneof("parameter_choice")) for name, value in parameters.items()}
 
@@ -170,12 +178,13 @@ def parse_infer_request(body: bytes, header_length: str | None, model_name: str,
     if binary_inputs:
         message.raw_input_contents.extend(raw_inputs)
 
-    binary_default = bool((parsed.parameters or {}).get("binary_data_output", False))
+    binary_default = _flag(parsed.parameters, "binary_data_output", False, "parameters.binary_data_output")
     binary_outputs = {}
     for output in parsed.outputs or []:
         item = message.outputs.add(name=output.name)
         _parameters(item.parameters, output.parameters)
-        binary_outputs[output.name] = bool((output.parameters or {}).get("binary_data", binary_default))
+        binary_outputs[output.name] = _flag(output.parameters, "binary_data", binary_default,
+                                            f"outputs.{output.name}.parameters.binary_data")
     return InferRequest(message, binary_outputs, binary_default)
 
 

@@ -7,31 +7,45 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
-from rest_bridge.schemas import Int64
+from rest_bridge.schemas import Int64, json_int
 
 Parameters = dict[str, Union[StrictBool, Int64, StrictFloat, StrictStr]]  # int64_param, double_param, ...
-# the protocol's tensor datatypes (rest_bridge.oip_json.DATATYPES maps each to its encoding)
-DATATYPE_NAMES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
-                  "FP64", "BYTES")
+# What this model's infer endpoint takes and answers (its /v2/models/<name> metadata says the same; the
+# server checks it, tests/test_oip.py keeps the two in step): the schema states it, so schema-driven clients
+# and fuzzers know a request the server will refuse.
+INPUT_NAME, INPUT_DATATYPE = "text", "BYTES"
+OUTPUT_NAMES = ("label", "scores", "class_id", "logits")
+TRUNCATION_VALUES = ("truncate", "reject", "chunk")
+BOOLEAN = {"type": "boolean"}
 
 
 class InferInputIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # data, or the binary extension's size of the bytes that follow the JSON
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": ["data"], "properties": {"data": {"type": "array"}}},
+        {"required": ["parameters"], "properties": {"parameters": {"type": "object", "required": ["binary_data_size"]}}},
+    ]})
 
-    name: StrictStr = Field(description="Input name: this model takes `text`.")
-    shape: list[Int64] = Field(description="Tensor shape: `[n]` for n texts.")
+    name: StrictStr = Field(description="Input name: this model takes `text`.", json_schema_extra={"enum": [INPUT_NAME]})
+    shape: list[json_int(0, 2**63 - 1)] = Field(description="Tensor shape: `[n]` for n texts.",
+                                                json_schema_extra={"minItems": 1, "maxItems": 1})
     datatype: StrictStr = Field(description="Element type: `BYTES` (texts are strings) for `text`.",
-                                json_schema_extra={"enum": list(DATATYPE_NAMES)})
+                                json_schema_extra={"enum": [INPUT_DATATYPE]})
     parameters: Parameters | None = Field(None, description="Tensor parameters; `binary_data_size` when the "
-                                          "elements follow the JSON header (binary tensor extension).")
-    data: list[Any] | None = Field(None, description="Elements, flat or nested, row-major.")
+                                          "elements follow the JSON header (binary tensor extension).",
+                                          json_schema_extra={"properties": {
+                                              "binary_data_size": {"type": "integer", "minimum": 0}}})
+    data: list[Any] | None = Field(None, description="Elements, flat or nested, row-major: the texts.",
+                                   json_schema_extra={"items": {"type": ["string", "array"]}})
 
 
 class InferRequestedOutputIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: StrictStr = Field(description="`label`, `scores`, `class_id` or `logits`.")
-    parameters: Parameters | None = Field(None, description="`binary_data: true` answers this output in binary.")
+    name: StrictStr = Field(description="`label`, `scores`, `class_id` or `logits`.",
+                            json_schema_extra={"enum": list(OUTPUT_NAMES)})
+    parameters: Parameters | None = Field(None, description="`binary_data: true` answers this output in binary.",
+                                          json_schema_extra={"properties": {"binary_data": BOOLEAN}})
 
 
 class InferRequestIn(BaseModel):
@@ -42,8 +56,11 @@ class InferRequestIn(BaseModel):
 
     id: StrictStr | None = Field(None, description="Echoed in the response.")
     parameters: Parameters | None = Field(None, description="Request options (see above); `binary_data_output: "
-                                          "true` answers every output in binary.")
-    inputs: list[InferInputIn] = Field(description="The input tensors: one, `text`.")
+                                          "true` answers every output in binary.", json_schema_extra={"properties": {
+                                              "truncation": {"enum": list(TRUNCATION_VALUES)},
+                                              "return_logits": BOOLEAN, "binary_data_output": BOOLEAN}})
+    inputs: list[InferInputIn] = Field(description="The input tensors: one, `text`.",
+                                       json_schema_extra={"minItems": 1, "maxItems": 1})
     outputs: list[InferRequestedOutputIn] | None = Field(None, description="The outputs wanted, in this order.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 def _integral(value):
     """JSON has one number type: 2.0 is the integer 2, as JSON Schema's "integer" says; 2.5 (or "2") is not."""
@@ -47,7 +47,7 @@ class PredictIn(BaseModel):
         "server's --long-text (truncate unless changed).")
     return_logits: StrictBool = Field(False, description="Also return raw logits in class order.")
     return_windows: StrictBool = Field(False, description="With truncation=chunk: also return each window's prediction.")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Multi-label models: predict every label whose "
+    threshold: StrictFloat | None = Field(None, ge=0.0, le=1.0, description="Multi-label models: predict every label whose "
                                     "sigmoid is at or above this (default 0.5).")
 
     @model_validator(mode="after")

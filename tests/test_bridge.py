@@ -166,6 +166,8 @@ def test_the_schema_says_what_the_server_refuses(bridge):
         assert not valid(body, "PredictIn"), body
         assert post(bridge, body).status_code == 400, body
     assert valid({"text": "\ufeffok"}, "PredictIn") and valid({"texts": ["good", "bad"]}, "PredictIn")
+    assert not valid({"text": "good", "threshold": True}, "PredictIn")  # a boolean is not a number here
+    assert post(bridge, {"text": "good", "threshold": True}).status_code == 422
     for body in ({"text": " "}, {"text": "good", "steps": 0}, {"text": "good", "steps": 2**31}):
         assert not valid(body, "ExplainIn"), body
         assert requests.post(f"{bridge}/explain", json=body, timeout=30).status_code in (400, 422), body

@@ -290,6 +290,47 @@ def test_rest_an_integral_float_is_an_integer(bridge):
     assert infer(bridge, json_request() | {"inputs": [tensor]}).status_code == 200
 
 
+def test_rest_the_schema_states_the_models_signature_and_the_server_holds_it(bridge):
+    """/openapi.json's infer request is this model's: the metadata's input and outputs, one input, known
+    options. What it calls invalid, the bridge refuses (4xx); what it calls valid here is answered."""
+    document = requests.get(f"{bridge}/openapi.json", timeout=10).json()
+    schemas = document["components"]["schemas"]
+    metadata = requests.get(f"{bridge}/v2/models/sentiment", timeout=10).json()
+    tensor = schemas["InferInputIn"]["properties"]
+    assert tensor["name"]["enum"] == [i["name"] for i in metadata["inputs"]]
+    assert tensor["datatype"]["enum"] == [i["datatype"] for i in metadata["inputs"]]
+    assert schemas["InferRequestedOutputIn"]["properties"]["name"]["enum"] == [o["name"] for o in metadata["outputs"]]
+
+    def valid(body) -> bool:
+        schema = {"$ref": "#/components/schemas/InferRequestIn", "components": {"schemas": schemas}}
+        return jsonschema.Draft202012Validator(schema).is_valid(body)
+
+    text = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["good"]}
+    refused = [
+        {"inputs": [text | {"name": "texts"}]},
+        {"inputs": [text | {"datatype": "FP32", "data": [1.0]}]},
+        {"inputs": [text | {"shape": [1, 1]}]},
+        {"inputs": [text | {"shape": [-1]}]},
+        {"inputs": [{k: v for k, v in text.items() if k != "data"}]},
+        {"inputs": [text | {"data": [1]}]},
+        {"inputs": [{k: v for k, v in text.items() if k != "data"} | {"parameters": {"binary_data_size": False}}]},
+        {"inputs": []},
+        {"inputs": [text, text]},
+        {"inputs": [text], "outputs": [{"name": "probabilities"}]},
+        {"inputs": [text], "parameters": {"truncation": "sometimes"}},
+        {"inputs": [text], "parameters": {"return_logits": "yes"}},
+        {"inputs": [text], "parameters": {"binary_data_output": "no"}},
+        {"inputs": [text], "outputs": [{"name": "label", "parameters": {"binary_data": "x"}}]},
+    ]
+    for body in refused:
+        assert not valid(body), body
+        assert infer(bridge, body).status_code in (400, 422), body
+    for body in ({"inputs": [text]}, {"inputs": [text], "parameters": {"truncation": "chunk", "return_logits": True}},
+                 {"inputs": [text], "outputs": [{"name": "class_id", "parameters": {"binary_data": False}}]}):
+        assert valid(body), body
+        assert infer(bridge, body).status_code == 200, body
+
+
 def test_rest_malformed_json_and_unknown_model(bridge):
     response = requests.post(f"{bridge}/v2/models/sentiment/infer", data="{nope", timeout=10)
     assert response.status_code == 400 and response.json()["code"] == "BAD_REQUEST"
