@@ -7,6 +7,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr
 
+from clients.types import TRUNCATION
 from rest_bridge.schemas import Int64, json_int
 
 Parameters = dict[str, Union[StrictBool, Int64, StrictFloat, StrictStr]]  # int64_param, double_param, ...
@@ -15,7 +16,6 @@ Parameters = dict[str, Union[StrictBool, Int64, StrictFloat, StrictStr]]  # int6
 # and fuzzers know a request the server will refuse.
 INPUT_NAME, INPUT_DATATYPE = "text", "BYTES"
 OUTPUT_NAMES = ("label", "scores", "class_id", "logits")
-TRUNCATION_VALUES = ("truncate", "reject", "chunk")
 BOOLEAN = {"type": "boolean"}
 
 
@@ -57,7 +57,7 @@ class InferRequestIn(BaseModel):
     id: StrictStr | None = Field(None, description="Echoed in the response.")
     parameters: Parameters | None = Field(None, description="Request options (see above); `binary_data_output: "
                                           "true` answers every output in binary.", json_schema_extra={"properties": {
-                                              "truncation": {"enum": list(TRUNCATION_VALUES)},
+                                              "truncation": {"enum": list(TRUNCATION)},
                                               "return_logits": BOOLEAN, "binary_data_output": BOOLEAN}})
     inputs: list[InferInputIn] = Field(description="The input tensors: one, `text`.",
                                        json_schema_extra={"minItems": 1, "maxItems": 1})
