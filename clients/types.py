@@ -126,6 +126,17 @@ class BatchCost:
 
 
 @dataclass(frozen=True)
+class Recheck:
+    """int8 served with its close calls run again in float32: texts within ``margin`` logits of another
+    answer run on ``engine``; ``texts`` run and ``rechecked`` so far."""
+
+    margin: float
+    engine: str
+    texts: int
+    rechecked: int
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     model_name: str
     model_source: str
@@ -151,6 +162,7 @@ class ModelInfo:
     max_concurrent_explanations: int = 0  # 0: Explain is off
     explain_steps: int = 0
     max_explain_steps: int = 0
+    recheck: Recheck | None = None  # set when int8 serves with the float32 re-check
 
     @classmethod
     def from_message(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -169,6 +181,8 @@ class ModelInfo:
             overlap_tokens=m.long_text.overlap_tokens, max_windows=m.long_text.max_windows,
             max_concurrent_explanations=m.explain.max_concurrent, explain_steps=m.explain.default_steps,
             max_explain_steps=m.explain.max_steps,
+            recheck=Recheck(margin=m.recheck.margin, engine=m.recheck.engine, texts=m.recheck.texts,
+                            rechecked=m.recheck.rechecked) if m.HasField("recheck") else None,
         )
 
     def to_dict(self) -> dict:

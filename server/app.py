@@ -68,7 +68,7 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
         log.info("serving the built-in model from %s", builtin_model_dir())
     return SequenceClassifier(settings.model_source(), device=settings.device, dtype=settings.dtype,
                               engine=settings.engine, max_tokens=settings.max_input_tokens,
-                              max_batch_size=settings.max_batch_size)
+                              max_batch_size=settings.max_batch_size, recheck_margin=settings.recheck_margin)
 
 
 async def start_server(settings: ServerSettings, classifier: SequenceClassifier,

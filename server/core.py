@@ -20,6 +20,7 @@ from server.batch_cost import CostEstimate
 from server.batcher import DynamicBatcher
 from server.chunking import Window, WindowPlan
 from server.engines import describe
+from server.engines.select import rechecked_engine
 from server.errors import DeadlineExceeded, InvalidInput, NotReady, Overloaded, ServiceError
 from server.metrics import ServerMetrics
 from server.model import Encoding, SequenceClassifier
@@ -73,6 +74,14 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class RecheckInfo:
+    margin: float
+    engine: str
+    texts: int
+    rechecked: int
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     model_name: str
     model_source: str
@@ -97,6 +106,7 @@ class ModelInfo:
     max_concurrent_explanations: int = 0
     explain_steps: int = 0
     max_explain_steps: int = 0
+    recheck: RecheckInfo | None = None
     server_version: str = __version__
 
 
@@ -138,6 +148,7 @@ class InferenceCore:
             batcher = self.batcher
             self.metrics.queue_depth.set_function(lambda: batcher.queue_depth)
             self.metrics.watch_batch_costs(batcher.cost_estimates)
+            self.metrics.watch_recheck(self.recheck_info)
             info = self.model_info()
             self.metrics.model_info.info({"model": info.model_name, "source": info.model_source, "dtype": info.dtype,
                                           "device": info.device, "version": info.server_version,
@@ -341,5 +352,12 @@ class InferenceCore:
             problem_type=self.problem_type, long_text=s.long_text, window_tokens=self.window_plan.window_tokens,
             overlap_tokens=self.window_plan.overlap_tokens, max_windows=self.window_plan.max_windows,
             max_concurrent_explanations=s.max_concurrent_explanations, explain_steps=s.explain_steps,
-            max_explain_steps=s.max_explain_steps,
+            max_explain_steps=s.max_explain_steps, recheck=self.recheck_info(),
         )
+
+    def recheck_info(self) -> RecheckInfo | None:
+        rechecked = rechecked_engine(self.classifier.engine)
+        if rechecked is None:
+            return None
+        texts, count = rechecked.counts()
+        return RecheckInfo(margin=rechecked.margin, engine=describe(rechecked.exact), texts=texts, rechecked=count)

@@ -103,6 +103,8 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
                                       overlap_tokens=info.overlap_tokens, max_windows=info.max_windows),
             explain=pb.ExplainInfo(max_concurrent=info.max_concurrent_explanations, default_steps=info.explain_steps,
                                    max_steps=info.max_explain_steps),
+            recheck=pb.RecheckInfo(margin=info.recheck.margin, engine=info.recheck.engine, texts=info.recheck.texts,
+                                   rechecked=info.recheck.rechecked) if info.recheck else None,
         )
 
     async def Explain(self, request, context):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sentiment.common.metrics import LATENCY_BUCKETS
@@ -48,6 +48,10 @@ class ServerMetrics:
         """Export the batcher's learned cost per engine, read at scrape time."""
         self.registry.register(_BatchCostCollector(estimates))
 
+    def watch_recheck(self, recheck: Callable[[], object]) -> None:
+        """Export how many texts int8 re-checked in float32 (``server.engines.recheck``), read at scrape time."""
+        self.registry.register(_RecheckCollector(recheck))
+
     def serve(self, host: str, port: int) -> int:
         """Expose /metrics over HTTP; returns the bound port."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
@@ -78,3 +82,21 @@ class _BatchCostCollector(Collector):
             for term, attribute in self.TERMS:
                 family.add_metric([engine, term], getattr(estimate, attribute))
         yield family
+
+
+class _RecheckCollector(Collector):
+    def __init__(self, recheck: Callable[[], object]):
+        self.recheck = recheck
+
+    def collect(self):
+        info = self.recheck()
+        if info is None:
+            return
+        texts = CounterMetricFamily("sentiment_int8_texts", "Texts the int8 engine ran (warm-up included)")
+        texts.add_metric([], info.texts)
+        rechecked = CounterMetricFamily(
+            "sentiment_int8_rechecked_texts",
+            "Texts whose int8 answer was within the re-check margin of another answer and ran again in float32")
+        rechecked.add_metric([], info.rechecked)
+        yield texts
+        yield rechecked

@@ -61,7 +61,9 @@ class SequenceClassifier:
     """A tokenizer and a model in eval mode, with the device and dtype they run at."""
 
     def __init__(self, source: str, *, device: str = "auto", dtype: str = "auto", engine: str = "torch",
-                 max_tokens: int | None = None, max_batch_size: int = 32):
+                 max_tokens: int | None = None, max_batch_size: int = 32, recheck_margin: float | None = None):
+        """``recheck_margin``: int8's close calls run again in float32 under this margin of logits (None:
+        measured on calibration sentences, 0: never; ``server.engines.recheck``)."""
         _check_safe_weights(source)
         self.source = source
         self.device = resolve_device(device)
@@ -94,7 +96,8 @@ class SequenceClassifier:
             requested=engine, model=model, source=source, weights_sha256=self.weights_sha256, device=self.device,
             dtype=dtype, cache_dir=cache_root() / "engines", threads=torch.get_num_threads(),
             timing_token=min(1000, config.vocab_size - 1), max_batch_size=max_batch_size,
-            calibration=self.padded(self.encode(list(CALIBRATION_TEXTS))),
+            calibration=self.padded(self.encode(list(CALIBRATION_TEXTS))), problem_type=self.problem_type,
+            recheck_margin=recheck_margin,
         )
         # the torch module (explanations and offline tools use it whichever engine serves)
         self.model = getattr(self.engine, "model", model)

@@ -80,12 +80,14 @@ def test_int8_serves_the_scheme_its_measurement_chose_on_both_engines(tiny_model
 
     monkeypatch.setattr(onnx_engine, "closest_to_reference", choose)
     monkeypatch.setattr(torch_engine, "closest_to_reference", choose)
-    ort = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="onnxruntime")
+    # the int8 engine itself (recheck_margin=0: no float32 re-check around it)
+    ort = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="onnxruntime", recheck_margin=0)
     scales = _onnx_weight_scales(ort.engine.path)
     assert scales and all((s.size > 1) == (scheme == "per_channel") for s in scales)
     assert json.loads((ort.engine.path.parent / "engine.json").read_text())["quantization"]["scheme"] == scheme
 
-    quantized = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="torch").engine.model
+    quantized = SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="int8", engine="torch",
+                                   recheck_margin=0).engine.model
     linears = [m for m in quantized.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     expected = torch.per_channel_affine if scheme == "per_channel" else torch.per_tensor_affine
     assert linears and all(m.weight().qscheme() == expected for m in linears)

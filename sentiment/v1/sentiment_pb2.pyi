@@ -199,7 +199,7 @@ class BatchCost(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., fixed_seconds: _Optional[float] = ..., seconds_per_token: _Optional[float] = ..., batches: _Optional[int] = ..., seconds_per_token_width: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine", "problem_type", "long_text", "explain")
+    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine", "problem_type", "long_text", "explain", "recheck")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +215,7 @@ class ModelInfo(_message.Message):
     PROBLEM_TYPE_FIELD_NUMBER: _ClassVar[int]
     LONG_TEXT_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    RECHECK_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_source: str
     weights_sha256: str
@@ -230,7 +231,20 @@ class ModelInfo(_message.Message):
     problem_type: str
     long_text: LongTextInfo
     explain: ExplainInfo
-    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ..., problem_type: _Optional[str] = ..., long_text: _Optional[_Union[LongTextInfo, _Mapping]] = ..., explain: _Optional[_Union[ExplainInfo, _Mapping]] = ...) -> None: ...
+    recheck: RecheckInfo
+    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ..., problem_type: _Optional[str] = ..., long_text: _Optional[_Union[LongTextInfo, _Mapping]] = ..., explain: _Optional[_Union[ExplainInfo, _Mapping]] = ..., recheck: _Optional[_Union[RecheckInfo, _Mapping]] = ...) -> None: ...
+
+class RecheckInfo(_message.Message):
+    __slots__ = ("margin", "engine", "texts", "rechecked")
+    MARGIN_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    RECHECKED_FIELD_NUMBER: _ClassVar[int]
+    margin: float
+    engine: str
+    texts: int
+    rechecked: int
+    def __init__(self, margin: _Optional[float] = ..., engine: _Optional[str] = ..., texts: _Optional[int] = ..., rechecked: _Optional[int] = ...) -> None: ...
 
 class LongTextInfo(_message.Message):
     __slots__ = ("default_mode", "window_tokens", "overlap_tokens", "max_windows")

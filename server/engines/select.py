@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from server.engines import Engine, describe
+from server import heads
 from server.engines import onnx_engine
+from server.engines.recheck import RecheckedEngine, decision_margins, measured_margin
 from server.engines.torch_engine import TorchEngine, quantize_int8
 from server.errors import ModelLoadError
 from server.hardware import dtype_candidates
@@ -67,6 +69,14 @@ class RoutedEngine:
         return "; ".join(parts) + " and above"
 
 
+def rechecked_engine(engine: Engine) -> RecheckedEngine | None:
+    """The re-checked int8 engine among those that serve (alone or on a route), if any."""
+    for candidate in [route.engine for route in engine.routes] if isinstance(engine, RoutedEngine) else [engine]:
+        if isinstance(candidate, RecheckedEngine):
+            return candidate
+    return None
+
+
 def engine_for(engine: Engine, batch_size: int) -> Engine:
     """The engine that runs a batch of ``batch_size`` texts."""
     return engine.engine_for(batch_size) if isinstance(engine, RoutedEngine) else engine
@@ -81,6 +91,11 @@ TIMING_ROUNDS = 3
 
 
 def seconds_per_batch(engine: Engine, size: int, width: int, token: int, repeats: int = 3, warm: bool = True) -> float:
+    if isinstance(engine, RecheckedEngine):
+        # a batch of one repeated token says nothing about how close its answers are: the fast pass, plus the
+        # float32 pass at the share of texts expected to need it
+        return (seconds_per_batch(engine.fast, size, width, token, repeats, warm)
+                + engine.expected_fraction * seconds_per_batch(engine.exact, size, width, token, repeats, warm))
     ids = np.full((size, width), token, dtype=np.int64)
     mask = np.ones_like(ids)
     if warm:
@@ -134,12 +149,38 @@ def fastest_by_size(candidates: list[Engine], sizes: list[int], width: int, toke
     return RoutedEngine([Route(r.max_size if i < len(routes) - 1 else max(sizes), r.engine) for i, r in enumerate(routes)])
 
 
+# The share of texts a re-checked engine is assumed to run twice when auto times it, unless the calibration
+# sentences (written to be clear-cut, so they re-check less than real traffic) measured more: on held-out
+# tweets and reviews about a tenth of the built-in model's texts fall under the margin.
+EXPECTED_RECHECK_FLOOR = 0.1
+
+
+def with_recheck(fast: Engine, exact: Engine, problem_type: str, calibration: tuple[np.ndarray, np.ndarray],
+                 margin: float | None) -> Engine:
+    """``fast`` (int8) with its close calls re-run on ``exact`` (float32), under ``margin`` or, when None, the
+    margin measured on the calibration batch (``server.engines.recheck``); ``fast`` alone when the margin is
+    0 or the head has no labels to flip (regression)."""
+    if margin == 0 or problem_type == heads.REGRESSION:
+        return fast
+    fast_logits, exact_logits = fast.run(*calibration), exact.run(*calibration)
+    if margin is None:
+        margin = measured_margin(fast_logits, exact_logits, problem_type)
+    engine = RecheckedEngine(fast, exact, margin, problem_type)
+    engine.expected_fraction = max(EXPECTED_RECHECK_FLOOR,
+                                   float((decision_margins(fast_logits, problem_type) < margin).mean()))
+    log.info("%s (calibration: %.0f%% of sentences under the margin)", engine.describe(),
+             100 * float((decision_margins(fast_logits, problem_type) < margin).mean()))
+    return engine
+
+
 def torch_candidates(model: torch.nn.Module, device: torch.device, dtype: str,
-                     calibration: tuple[np.ndarray, np.ndarray]) -> list[Engine]:
+                     calibration: tuple[np.ndarray, np.ndarray], problem_type: str = heads.SINGLE_LABEL,
+                     recheck_margin: float | None = None) -> list[Engine]:
     if dtype == "int8":
         if device.type != "cpu":
             raise ModelLoadError("--dtype int8 (dynamic quantization) runs on the CPU only")
-        return [TorchEngine(quantize_int8(model, calibration), device, "int8")]
+        return [with_recheck(TorchEngine(quantize_int8(model, calibration), device, "int8"),
+                             TorchEngine(model, device, "float32"), problem_type, calibration, recheck_margin)]
     dtypes = dtype_candidates(dtype, device)
     if len(dtypes) == 1:
         return [TorchEngine(model.to(device=device, dtype=dtypes[0]), device, dtypes[0])]
@@ -153,26 +194,49 @@ def onnx_variant(dtype: str) -> str | None:
 
 def select_engine(*, requested: str, model: torch.nn.Module, source: str, weights_sha256: str, device: torch.device,
                   dtype: str, cache_dir: Path, threads: int, timing_token: int, calibration: tuple[np.ndarray, np.ndarray],
-                  max_batch_size: int = 32) -> Engine:
+                  max_batch_size: int = 32, problem_type: str = heads.SINGLE_LABEL,
+                  recheck_margin: float | None = None) -> Engine:
     """The engine that serves ``model``: ``requested`` is auto, torch or onnxruntime. ``calibration`` (input
-    ids, attention mask of server.engines.quantization's sentences) chooses int8's weight scales."""
+    ids, attention mask of server.engines.quantization's sentences) chooses int8's weight scales and
+    measures the re-check margin (``recheck_margin``: None measures it, 0 turns the re-check off).
+
+    int8 is re-checked in float32 under the margin (``server.engines.recheck``); with ``--dtype auto`` on
+    the CPU, ONNX Runtime's re-checked int8 is a candidate beside the float engines (not for regression
+    heads, nor with the re-check off: int8 alone changes more labels than a default may)."""
     if requested == "onnxruntime":
         if device.type != "cpu":
             raise ModelLoadError("--engine onnxruntime runs on the CPU; use --engine torch (or auto) on CUDA")
         if onnx_variant(dtype) is None:
             raise ModelLoadError(f"--engine onnxruntime serves float32 or int8, not {dtype}")
-    onnx = None
+    onnx: list[Engine] = []
     if requested in ("onnxruntime", "auto") and device.type == "cpu" and onnx_variant(dtype):
         try:
-            onnx = onnx_engine.load(source, weights_sha256, model.config, onnx_variant(dtype), cache_dir, threads,
-                                    calibration)
+            onnx = onnx_candidates(source, weights_sha256, model.config, dtype, cache_dir, threads, calibration,
+                                   problem_type, recheck_margin)
         except onnx_engine.EngineUnavailable as exc:
             log.warning("onnxruntime cannot serve this model (%s): falling back to torch", exc)
-    if requested == "onnxruntime" and onnx is not None:
-        return onnx
-    candidates = torch_candidates(model, device, dtype, calibration)
-    if requested == "auto" and onnx is not None:
-        candidates.append(onnx)
     sizes = sorted({s for s in TIMING_SIZES if s <= max_batch_size} | {max_batch_size})
+    if requested == "onnxruntime" and onnx:
+        return fastest_by_size(onnx, sizes, TIMING_WIDTH, timing_token)
+    candidates = torch_candidates(model, device, dtype, calibration, problem_type, recheck_margin)
+    if requested == "auto":
+        candidates += onnx
     return fastest_by_size(candidates, sizes, TIMING_WIDTH, timing_token)
+
+
+def onnx_candidates(source: str, weights_sha256: str, config, dtype: str, cache_dir: Path, threads: int,
+                    calibration: tuple[np.ndarray, np.ndarray], problem_type: str,
+                    recheck_margin: float | None) -> list[Engine]:
+    """ONNX Runtime's engines for ``dtype``: float32; int8 re-checked on float32; and for auto both, unless
+    the re-check is off or cannot apply (then float32 alone)."""
+    load = lambda variant: onnx_engine.load(source, weights_sha256, config, variant, cache_dir, threads,  # noqa: E731
+                                            calibration)
+    rechecks = recheck_margin != 0 and problem_type != heads.REGRESSION
+    if dtype == "int8":
+        return [with_recheck(load("int8"), load("float32"), problem_type, calibration, recheck_margin) if rechecks
+                else load("int8")]
+    float32 = load("float32")
+    if dtype != "auto" or not rechecks:
+        return [float32]
+    return [float32, with_recheck(load("int8"), float32, problem_type, calibration, recheck_margin)]
 
