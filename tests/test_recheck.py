@@ -164,3 +164,17 @@ def test_the_server_reports_the_recheck_in_model_info_and_metrics(tiny_model_dir
     assert 0 < info.recheck.rechecked - before.rechecked < len(TEXTS)
     assert f"sentiment_int8_rechecked_texts_total {float(info.recheck.rechecked)}" in metrics
     assert f"sentiment_int8_texts_total {float(info.recheck.texts)}" in metrics
+
+
+def test_a_margin_given_is_used_as_given_and_none_is_measured_on_the_calibration_batch():
+    fast_logits = np.array([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0]], dtype=np.float32)
+    fast = Recorded("int8", lambda ids: fast_logits.copy())
+    exact = Recorded("float32", lambda ids: fast_logits + np.array([[0.2, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32))
+    calibration = (np.ones((2, 4), dtype=np.int64), np.ones((2, 4), dtype=np.int64))
+    given = select.with_recheck(fast, exact, heads.SINGLE_LABEL, calibration, margin=0.75)
+    measured = select.with_recheck(fast, exact, heads.SINGLE_LABEL, calibration, margin=None)
+    assert given.margin == 0.75
+    assert measured.margin == pytest.approx(recheck.RECHECK_FACTOR * (0.2 + 0.0) / 2)
+    # both calibration rows are clear of the measured margin (0.3): auto's timing counts the floor share
+    assert measured.expected_fraction == select.EXPECTED_RECHECK_FLOOR
+    assert select.with_recheck(fast, exact, heads.REGRESSION, calibration, margin=None) is fast
