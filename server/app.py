@@ -92,7 +92,7 @@ async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
 
 
 async def serve(settings: ServerSettings) -> None:
-    executor = model_thread()
+    executor = model_thread(settings.model_nice)
     classifier = await asyncio.get_running_loop().run_in_executor(executor, load_classifier, settings)
     running = await start_server(settings, classifier, executor)
     stop = asyncio.Event()

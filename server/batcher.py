@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -42,20 +44,27 @@ log = logging.getLogger(__name__)
 MODEL_THREAD_NAME = "model"
 
 
-def _name_os_thread() -> None:
-    """Give the model thread its name at the OS level too (``top -H``, /proc/<pid>/task/*/comm). The
-    engines' own pools (OpenMP, ONNX Runtime) are started from this thread and inherit it, so a
-    process's CPU time splits into the forward pass ("model") and the request path (everything else)."""
+def _init_model_thread(nice: int) -> None:
+    """Give the model thread its name at the OS level too (``top -H``, /proc/<pid>/task/*/comm), and its
+    lower priority. The engines' own pools (OpenMP, ONNX Runtime) are started from this thread and inherit
+    both, so a process's CPU time splits into the forward pass ("model") and the request path (everything
+    else), and under CPU contention the event loop, which takes, answers and refuses calls, runs before
+    the forward pass (on Linux ``setpriority`` on the calling thread applies to that thread alone)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(15, MODEL_THREAD_NAME.encode(), 0, 0, 0)  # PR_SET_NAME
+    if nice:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)
 
 
-def model_thread() -> ThreadPoolExecutor:
+def model_thread(nice: int = 0) -> ThreadPoolExecutor:
     """The one thread on which a server process runs the model. torch's OpenMP thread pool belongs to
     the first thread that runs an op, and ops from any other thread run markedly slower (measured here:
     a one-text MiniLM forward pass 11 ms on the pool's own thread, 14-20 ms from another). So the server
-    loads, times, warms up and runs the model all on this thread."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD_NAME, initializer=_name_os_thread)
+    loads, times, warms up and runs the model all on this thread. ``nice``: how much lower than the rest
+    of the process it and its engines' pools run (``--model-nice``)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD_NAME,
+                              initializer=functools.partial(_init_model_thread, nice))
 
 # How many queued texts the worker looks at when choosing length neighbours for the oldest one.
 LOOKAHEAD_BATCHES = 4

@@ -270,3 +270,21 @@ def _alive(pid: int) -> bool:
         return "State:\tZ" not in status.read_text()
     except FileNotFoundError:
         return False
+
+
+def test_the_model_threads_run_nicer_than_the_event_loop(tiny_model_dir, tmp_path):
+    """--model-nice: the model thread and the engine pool threads it starts get the lower priority; the event
+    loop and gRPC core's threads keep the process's own."""
+    port_file = tmp_path / "ports.json"
+    with server_process(tiny_model_dir, port_file, "--model-nice", "7") as server:
+        with SentimentClient(f"127.0.0.1:{read_port_file(port_file)['grpc']}", timeout=30) as client:
+            client.wait_until_serving(timeout=60)
+            client.predict_batch(["good film", "bad film"] * 4)  # the pool threads exist once a batch ran
+        nice = {}
+        for task in Path(f"/proc/{server.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                nice.setdefault((task / "comm").read_text().strip(), set()).add(
+                    int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert nice.pop("model") == {base + 7}
+    assert nice and all(values == {base} for values in nice.values())
