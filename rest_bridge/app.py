@@ -9,7 +9,6 @@ import time
 import uuid
 
 from flask import Flask, Response, jsonify, request
-from opentelemetry import trace
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -25,7 +24,7 @@ from rest_bridge.pages import pages_blueprint
 from rest_bridge.schemas import ExplainIn, PredictIn
 from rest_bridge.settings import BridgeSettings
 from sentiment.common import __version__
-from sentiment.common.tracing import tracer
+from sentiment.common.tracing import server_span
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +151,7 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
             return error_response(429, "RESOURCE_EXHAUSTED", f"the bridge has {settings.max_concurrent_requests} "
                                   "requests in flight, its limit; retry later")
         try:
-            with tracer().start_as_current_span(f"POST {route}", kind=trace.SpanKind.SERVER,
-                                                attributes={"http.route": route, "request_id": rid}):
+            with server_span(f"POST {route}", {"http.route": route, "request_id": rid}):
                 body = call()
         finally:
             in_flight.release()

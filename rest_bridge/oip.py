@@ -10,13 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, jsonify, request
-from opentelemetry import trace
 
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
 from rest_bridge import oip_json
 from rest_bridge.errors import failure_status
-from sentiment.common.tracing import tracer
+from sentiment.common.tracing import server_span
 
 BINARY_EXTENSION = "binary_tensor_data"
 
@@ -106,8 +105,7 @@ def oip_blueprint(client: InferenceClient, limits: Limits) -> Blueprint:
             return error(429, "RESOURCE_EXHAUSTED", f"the bridge has {limits.max_in_flight} requests in flight, "
                          "its limit; retry later")
         try:
-            with tracer().start_as_current_span(f"POST {request.url_rule.rule}", kind=trace.SpanKind.SERVER,
-                                                attributes={"http.route": request.url_rule.rule}):
+            with server_span(f"POST {request.url_rule.rule}", {"http.route": request.url_rule.rule}):
                 answer = client.model_infer(parsed.message, timeout=limits.remaining_seconds(), request_id=rid)
         finally:
             limits.release()

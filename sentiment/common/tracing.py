@@ -7,6 +7,7 @@ travels in gRPC metadata, so a bridge span is the parent of the server span."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from opentelemetry import propagate, trace
@@ -39,6 +40,14 @@ def tracing_enabled() -> bool:
 
 def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
+
+
+def server_span(name: str, attributes: dict):
+    """A current SERVER span while tracing is on; with tracing off, nothing at all (even a no-op span
+    costs a context attach and detach per request)."""
+    if not tracing_enabled():
+        return contextlib.nullcontext()
+    return tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER, attributes=attributes)
 
 
 def outgoing_metadata() -> list[tuple[str, str]]:
