@@ -20,15 +20,12 @@ re-checked (and int8 is not offered to it automatically).
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import numpy as np
 
 from server import heads
 from server.engines import Engine, describe
-
-log = logging.getLogger(__name__)
 
 # The margin is this many times the mean error on a gap measured on the calibration sentences. On the
 # built-in model the largest held-out error is about 6.6 times the mean and the 99th percentile 3.6
@@ -40,13 +37,12 @@ RECHECK_FACTOR = 3.0
 def decision_margins(logits: np.ndarray, problem_type: str) -> np.ndarray:
     """How far each row's answer is from a different answer, in logits (inf: it cannot change)."""
     logits = np.asarray(logits, dtype=np.float32)
-    if problem_type == heads.REGRESSION or logits.shape[1] < 1:
-        return np.full(len(logits), np.inf, dtype=np.float32)
+    gap = np.full(len(logits), np.inf, dtype=np.float32)
+    if problem_type == heads.REGRESSION:
+        return gap
     if logits.shape[1] > 1:
         top_two = np.partition(logits, -2, axis=1)[:, -2:]
         gap = top_two[:, 1] - top_two[:, 0]
-    else:
-        gap = np.full(len(logits), np.inf, dtype=np.float32)
     if problem_type == heads.MULTI_LABEL:
         gap = np.minimum(gap, np.abs(logits).min(axis=1))  # a label crossing the default threshold
     return gap

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from server.engines import Engine, describe
 from server import heads
-from server.engines import onnx_engine
+from server.engines import Engine, describe, onnx_engine
 from server.engines.recheck import RecheckedEngine, decision_margins, measured_margin
 from server.engines.torch_engine import TorchEngine, quantize_int8
 from server.errors import ModelLoadError
@@ -166,10 +165,9 @@ def with_recheck(fast: Engine, exact: Engine, problem_type: str, calibration: tu
     if margin is None:
         margin = measured_margin(fast_logits, exact_logits, problem_type)
     engine = RecheckedEngine(fast, exact, margin, problem_type)
-    engine.expected_fraction = max(EXPECTED_RECHECK_FLOOR,
-                                   float((decision_margins(fast_logits, problem_type) < margin).mean()))
-    log.info("%s (calibration: %.0f%% of sentences under the margin)", engine.describe(),
-             100 * float((decision_margins(fast_logits, problem_type) < margin).mean()))
+    calibration_share = float((decision_margins(fast_logits, problem_type) < margin).mean())
+    engine.expected_fraction = max(EXPECTED_RECHECK_FLOOR, calibration_share)
+    log.info("%s (calibration: %.0f%% of sentences under the margin)", engine.describe(), 100 * calibration_share)
     return engine
 
 
@@ -238,5 +236,10 @@ def onnx_candidates(source: str, weights_sha256: str, config, dtype: str, cache_
     float32 = load("float32")
     if dtype != "auto" or not rechecks:
         return [float32]
-    return [float32, with_recheck(load("int8"), float32, problem_type, calibration, recheck_margin)]
+    try:
+        int8 = load("int8")
+    except onnx_engine.EngineUnavailable as exc:  # float32 still serves; auto only loses a candidate
+        log.warning("onnxruntime int8 is unavailable for this model (%s): timing the other engines", exc)
+        return [float32]
+    return [float32, with_recheck(int8, float32, problem_type, calibration, recheck_margin)]
 
