@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -116,11 +117,15 @@ def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="
         asyncio.run(load(target, texts[kind], 4, 16))  # warm the connection and the server
         for c in concurrencies:
             before = probe.read() if probe else None
+            load_cpu = time.process_time()  # this process: the load generator, its threads included
             result = asyncio.run(load(target, texts[kind], c, count_for(c, quick, device)))
-            counters = Probe.per_call(before, probe.read(), result.sent) if probe else None
+            load_cpu = time.process_time() - load_cpu
+            counters = Probe.per_call(before, probe.read(), result.sent) if probe else {}
+            counters["load_generator_cpu_ms_per_call"] = round(load_cpu * 1000 / result.sent, 3)
             rows.append(row(name, kind, result, systems.peak_rss_mb(pids), counters))
             cpu = f"  server CPU {counters['server_cpu_ms_per_call']:.2f} ms/call ({counters['request_path_cpu_ms_per_call']:.2f} " \
-                  f"outside the forward pass), batch {counters['avg_batch_size']}" if counters else ""
+                  f"outside the forward pass), batch {counters['avg_batch_size']}" if probe else ""
+            cpu += f", load generator {counters['load_generator_cpu_ms_per_call']:.2f} ms/call"
             print(f"  {name:<16} {kind:<6} C={c:<4} {rows[-1]['texts_per_s']:>7} texts/s  p99 {rows[-1]['p99_ms']} ms{cpu}",
                   flush=True)
     return rows
@@ -181,7 +186,8 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
     logs.mkdir(parents=True, exist_ok=True)
     texts = {kind: benchmark_texts(kind, 512) for kind in kinds}
     engines = ENGINES if device == "cpu" else ("torch",)
-    report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}, "raw_engines": {}}
+    report = {"model": label, "model_dir": str(model_dir), "device": device, "rows": [], "raw": {}, "raw_engines": {},
+              "cores": len(os.sched_getaffinity(0))}
     for kind in kinds:
         report["raw"][kind] = run_raw(model_dir, kind, device)  # the engine(s) auto serves with
         report["raw_engines"][kind] = {engine: run_raw(model_dir, kind, device, engine) for engine in engines}
@@ -204,10 +210,12 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
     with systems.transport_floor(logs) as (target, pids):
         kind = kinds[0]
         asyncio.run(grpc_load(target, texts[kind], 4, 16))
-        before = systems.process_cpu_seconds(pids)
+        before, load_cpu = systems.process_cpu_seconds(pids), time.process_time()
         result = asyncio.run(grpc_load(target, texts[kind], 32, count_for(32, quick, device)))
+        load_cpu = time.process_time() - load_cpu
         report["rows"].append(row("transport floor", kind, result, systems.peak_rss_mb(pids), {
-            "server_cpu_ms_per_call": round((systems.process_cpu_seconds(pids) - before) * 1000 / result.sent, 3)}))
+            "server_cpu_ms_per_call": round((systems.process_cpu_seconds(pids) - before) * 1000 / result.sent, 3),
+            "load_generator_cpu_ms_per_call": round(load_cpu * 1000 / result.sent, 3)}))
         print(f"  transport floor (bare grpc.aio, constant answer) C=32 {result.throughput:.1f} /s, "
               f"{report['rows'][-1]['server_cpu_ms_per_call']:.2f} ms CPU/call", flush=True)
     for engine in engines:  # each engine on its own, where auto did not already serve with it alone
@@ -223,6 +231,11 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
     report["overload_factor"] = overload_factor
     report["ratios"] = ratios(report)
     return report
+
+
+def _has_cpu(*rows: dict) -> bool:
+    return all(r.get("server_cpu_ms_per_call") is not None and r.get("load_generator_cpu_ms_per_call") is not None
+               for r in rows)
 
 
 def pick(report, system, kind, c):
@@ -245,6 +258,15 @@ def ratios(report: dict) -> dict:
             out[f"{kind}: grpc / seed at C=32"] = round(grpc32["texts_per_s"] / seed32["texts_per_s"], 2)
         if grpc32 and bridge32:
             out[f"{kind}: bridge / grpc at C=32"] = round(bridge32["texts_per_s"] / grpc32["texts_per_s"], 2)
+            if _has_cpu(grpc32, bridge32):
+                # with every core busy, texts/s goes as 1 / (CPU per call of everything on the machine)
+                out[f"{kind}: bridge / grpc at C=32 if the bridge took no CPU (ceiling from CPU per call)"] = round(
+                    (grpc32["server_cpu_ms_per_call"] + grpc32["load_generator_cpu_ms_per_call"])
+                    / (bridge32["server_cpu_ms_per_call"] + bridge32["load_generator_cpu_ms_per_call"]), 2)
+        if grpc32 and _has_cpu(grpc32) and report.get("cores"):
+            raw_cpu_ms = report["cores"] * 1000 / raw["texts_per_s"]  # the raw limit keeps every core busy
+            out[f"{kind}: grpc / raw at C=32 if the forward pass cost what it does offline (ceiling from CPU per call)"] = round(
+                raw_cpu_ms / (raw_cpu_ms + grpc32["request_path_cpu_ms_per_call"] + grpc32["load_generator_cpu_ms_per_call"]), 2)
         if grpc1:
             out[f"{kind}: grpc p50 at C=1 / one bare forward pass ({raw.get('engine', 'torch')} {raw.get('dtype', '')})"] = round(
                 grpc1["p50_ms"] / raw["single_forward_p50_ms"], 2)
@@ -272,7 +294,8 @@ def machine() -> str:
 def _cpu_cells(r: dict) -> str:
     def fmt(key):
         return f"{r[key]:.2f}" if r.get(key) is not None else ""
-    return " | ".join(fmt(k) for k in ("server_cpu_ms_per_call", "request_path_cpu_ms_per_call", "bridge_cpu_ms_per_call")) + \
+    return " | ".join(fmt(k) for k in ("server_cpu_ms_per_call", "request_path_cpu_ms_per_call", "bridge_cpu_ms_per_call",
+                                      "load_generator_cpu_ms_per_call")) + \
         f" | {r.get('avg_batch_size') or ''}"
 
 
@@ -284,16 +307,17 @@ def markdown(report: dict) -> str:
              f"Took {report['seconds']:.0f}s.", "",
              "CPU columns: milliseconds of CPU time per call, from /proc (utime + stime) before and after each point; "
              "the server's split by thread into the forward pass (threads named `model`) and the request path "
-             "(the event loop and gRPC core's threads).", "",
+             "(the event loop and gRPC core's threads); the load generator's is this benchmark process's own, all its "
+             "threads (it shares the cores with the servers).", "",
              "| system | texts | callers | texts/s | p50 ms | p95 ms | p99 ms | peak RSS MiB | errors | server CPU ms/call | "
-             "outside the forward pass | bridge CPU ms/call | avg batch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "outside the forward pass | bridge CPU ms/call | load generator CPU ms/call | avg batch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, raw in report["raw"].items():
         variants = [("auto", raw), *report.get("raw_engines", {}).get(kind, {}).items()]
         for engine, r in variants:
             lines.append(f"| raw model limit ({engine}: {r.get('engine', 'torch')} {r['dtype']}, batch {r['best_batch_size']}) | "
                          f"{kind} | - | {r['texts_per_s']:.1f} | one text: {r['single_forward_p50_ms']:.1f} | | | "
-                         f"{r['peak_rss_mb']:.0f} | | | | | |")
+                         f"{r['peak_rss_mb']:.0f} | | | | | | |")
     for r in report["rows"]:
         lines.append(f"| {r['system']} | {r['texts']} | {r['concurrency']} | {r['texts_per_s']} | {r['p50_ms']} | "
                      f"{r['p95_ms']} | {r['p99_ms']} | {r['peak_rss_mb']} | {r['errors'] or ''} | {_cpu_cells(r)} |")

@@ -36,11 +36,14 @@ def model_section(report: dict, kind: str = "short") -> list[str]:
     engine = f"{server.get('engine', 'torch')} {server['dtype']}"
     lines = [f"**{TITLES.get(report['model'], report['model'])}** on {report['device']}, {kind} texts: texts/s and p99 latency "
              f"(`{report['command']}`; {report['machine']}; server engine {engine}):", "",
-             "| callers | " + " | ".join(names[s] for s in systems) + " | server CPU per call (outside the forward pass), avg batch |",
+             "| callers | " + " | ".join(names[s] for s in systems) + " | gRPC: server CPU per call (outside the forward pass), "
+             "load generator CPU per call, avg batch |",
              "|---" * (len(systems) + 2) + "|"]
     for c in concurrencies:
         grpc = pick(report, "grpc", kind, c) or {}
-        cpu = (f"{grpc['server_cpu_ms_per_call']:.2f} ms ({grpc['request_path_cpu_ms_per_call']:.2f} ms), {grpc['avg_batch_size']}"
+        load = grpc.get("load_generator_cpu_ms_per_call")
+        cpu = (f"{grpc['server_cpu_ms_per_call']:.2f} ms ({grpc['request_path_cpu_ms_per_call']:.2f} ms), "
+               + (f"{load:.2f} ms, " if load is not None else "") + f"{grpc['avg_batch_size']}"
                if "server_cpu_ms_per_call" in grpc else "-")
         lines.append(f"| {c} | " + " | ".join(_cell(pick(report, s, kind, c)) for s in systems) + f" | {cpu} |")
     engine_rows = [r for r in report["rows"] if r["system"].startswith("grpc ") and r["texts"] == kind]

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.oip import InferenceClient
+from rest_bridge.coalesce import Coalescer
 from rest_bridge.errors import HTTP_CODE_NAMES, error_response, failure_status
 from rest_bridge.jobs import jobs_blueprint
 from rest_bridge.metrics import BridgeMetrics
@@ -65,6 +66,17 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     # a queue nobody bounds, and callers would wait instead of backing off.
     in_flight = threading.BoundedSemaphore(settings.max_concurrent_requests)
     app.extensions["sentiment_in_flight"] = in_flight  # file-scoring jobs take their slots from it too
+
+    def send(texts: list[str], options: tuple, timeout: float, rid: str | None):
+        """A call on its own stays the Predict call it would have been (same RPC, trace, server metrics)."""
+        if len(texts) == 1:
+            return [client.predict(texts[0], **dict(options), timeout=timeout, request_id=rid)]
+        return client.predict_batch(texts, **dict(options), timeout=timeout, request_id=rid)
+
+    coalescer = Coalescer(
+        send, max_texts=settings.coalesce_max_texts, max_in_flight=settings.coalesce_calls,
+        on_call=metrics.shared_call_texts.observe, clock=lambda: time.monotonic()) if settings.coalesce_calls else None
+    app.extensions["sentiment_coalescer"] = coalescer
 
     def request_id() -> str:
         return request.headers.get("X-Request-Id") or uuid.uuid4().hex
@@ -168,6 +180,11 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
                    "return_windows": parsed.return_windows, "threshold": parsed.threshold, "request_id": rid,
                    "timeout": remaining_seconds()}
         if parsed.text is not None:
+            if coalescer:
+                timeout = options.pop("timeout")
+                del options["request_id"]
+                return call_backend("/predict", rid, lambda: coalescer.predict(
+                    parsed.text, tuple(options.items()), timeout, rid).to_dict())
             return call_backend("/predict", rid, lambda: client.predict(parsed.text, **options).to_dict())
         return call_backend("/predict", rid, lambda: {
             "predictions": [p.to_dict() for p in client.predict_batch(parsed.texts, **options)]})

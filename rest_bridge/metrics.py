@@ -18,8 +18,12 @@ class BridgeMetrics:
                                 ["route", "method", "status"], registry=self.registry)
         self.request_seconds = Histogram("sentiment_http_request_duration_seconds", "End-to-end time of an HTTP request",
                                          ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.upstream = Counter("sentiment_bridge_upstream_calls_total", "gRPC calls to the backend by status code",
-                                ["code"], registry=self.registry)
+        self.upstream = Counter("sentiment_bridge_upstream_calls_total",
+                                "What the backend answered each request, by gRPC status code (requests that shared "
+                                "a call count once each)", ["code"], registry=self.registry)
+        self.shared_call_texts = Histogram(
+            "sentiment_bridge_shared_call_texts", "Texts in each call that one-text /predict requests shared "
+            "(--coalesce-calls; a call of 1 went alone)", buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -25,6 +25,8 @@ class BridgeSettings(BaseSettings):
     workers: int = Field(2, ge=1, description="gunicorn worker processes (each holds one gRPC channel).")
     threads: int = Field(96, ge=1, description="Threads per worker: HTTP requests handled at once by each worker (keep it above --max-concurrent-requests, so refusals and health checks never wait for a thread).")
     max_concurrent_requests: int = Field(64, ge=1, description="Most /predict and /explain calls in flight to the backend per worker; beyond it 429 at once instead of a queue.")
+    coalesce_calls: int = Field(2, ge=0, description="Concurrent one-text /predict requests share PredictBatch calls: at most this many calls per worker are out at once, and requests that arrive meanwhile leave together in the next one (a request that finds a call free leaves at once). 0: one call per request.")
+    coalesce_max_texts: int = Field(32, ge=1, description="Most texts in one shared call (at most the server's max_batch_texts).")
     timeout_seconds: float = Field(10.0, gt=0, description="Deadline of each gRPC call made for an HTTP request.")
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body; larger ones get 413.")
     max_message_bytes: int = Field(4 * 1024 * 1024, description="Largest gRPC message sent or received.")

@@ -38,6 +38,7 @@ def test_quick_benchmark_reports_every_system_and_writes_table_and_plot(tiny_mod
             assert r["server_cpu_ms_per_call"] == pytest.approx(
                 r["request_path_cpu_ms_per_call"] + r["forward_cpu_ms_per_call"], abs=0.002)
     assert all(r["bridge_cpu_ms_per_call"] > 0 for r in report["rows"] if r["system"] == "bridge")
+    assert all(r["load_generator_cpu_ms_per_call"] > 0 for r in report["rows"])
     assert report["server"]["batch_costs"] and report["server"]["batch_costs"][0]["batches"] > 0
     overload = {o["system"]: o for o in report["overload"]}
     for system in ("grpc", "bridge"):  # overload: every request accounted for, the excess turned away
@@ -70,6 +71,26 @@ def test_readme_section_is_written_from_the_results_json(tmp_path):
     assert "| 4 | 10.0 /s, p99 12 ms | 80.0 /s, p99 12 ms, 3 refused | 70.0 /s, p99 12 ms | - |" in text
     assert "| grpc | 320.0 | 90.0 | 900 of 1200 | 40 | 0 | 300 | 900 | 5 |" in text
     assert "grpc / raw limit at C=32 **0.8**" in text
+
+
+def test_ceilings_follow_from_the_cpu_each_process_spends_per_call():
+    """With every core busy, a system's rate goes as 1 / (CPU per call of everything on the machine): the
+    ceilings printed beside the measured ratios are that arithmetic on the measured CPU columns."""
+    from bench.run import ratios
+
+    def point(system, texts_per_s, server, request_path, load):
+        return {"system": system, "texts": "short", "concurrency": 32, "texts_per_s": texts_per_s,
+                "server_cpu_ms_per_call": server, "request_path_cpu_ms_per_call": request_path,
+                "load_generator_cpu_ms_per_call": load}
+
+    report = {"cores": 2, "raw": {"short": {"texts_per_s": 400.0, "engine": "onnxruntime", "dtype": "int8"}},
+              "rows": [point("grpc", 300.0, 5.5, 0.5, 0.5), point("bridge", 240.0, 5.5, 0.5, 1.5)]}
+    out = ratios(report)
+    assert out["short: bridge / grpc at C=32"] == 0.8
+    # a free bridge still leaves the HTTP load generator's extra CPU: (5.5 + 0.5) / (5.5 + 1.5)
+    assert out["short: bridge / grpc at C=32 if the bridge took no CPU (ceiling from CPU per call)"] == 0.86
+    # the raw limit's 5 ms of CPU per text, plus 0.5 of request path and 0.5 of load generator
+    assert out["short: grpc / raw at C=32 if the forward pass cost what it does offline (ceiling from CPU per call)"] == 0.83
 
 
 def test_the_admission_probe_reports_both_edges_of_the_bound(tiny_model_dir, tmp_path):

@@ -1,0 +1,212 @@
+"""One-text /predict requests of a bridge worker share PredictBatch calls (rest_bridge/coalesce.py): who
+leaves with whom, and that every caller still gets the answer (or the error) its own text earns."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from clients import SentimentClient
+from clients.errors import SentimentError
+from rest_bridge.coalesce import Coalescer
+from tests.helpers import Hold, read_port_file, server_process, wait_for
+
+PLAIN = (("truncation", None),)
+OTHER = (("truncation", "reject"),)
+
+
+class Backend:
+    """A PredictBatch stand-in: records each call, answers each text with itself (upper-cased), fails
+    calls as told, and while ``gate`` is clear holds every call it gets."""
+
+    def __init__(self, fail: str | None = None):
+        self.calls: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = fail
+
+    def send(self, texts, options, timeout, request_id):
+        self.calls.append(list(texts))
+        assert self.gate.wait(10)
+        if self.fail and any(t.startswith("bad") for t in texts):
+            raise SentimentError(self.fail, "a text this backend refuses")
+        if any(t == "boom" for t in texts):
+            raise RuntimeError("connection reset")
+        return [t.upper() for t in texts]
+
+
+class Caller(threading.Thread):
+    def __init__(self, coalescer, text, options=PLAIN, timeout=10.0):
+        super().__init__(daemon=True)
+        self.args_ = (coalescer, text, options, timeout)
+        self.answer = self.error = None
+        self.start()
+
+    def run(self):
+        coalescer, text, options, timeout = self.args_
+        try:
+            self.answer = coalescer.predict(text, options, timeout, request_id=text)
+        except SentimentError as error:
+            self.error = error
+
+    def result(self):
+        self.join(10)
+        assert not self.is_alive()
+        return self.answer if self.error is None else self.error.code
+
+
+def hold_one_call(backend, coalescer):
+    """Close the gate and send one request: the only call allowed out is then held at the backend."""
+    backend.gate.clear()
+    first = Caller(coalescer, "first")
+    wait_for(lambda: len(backend.calls) == 1, what="the first call")
+    return first
+
+
+def queue_behind(coalescer, *texts, options=PLAIN, timeout=10.0):
+    callers = [Caller(coalescer, t, options, timeout) for t in texts]
+    return callers
+
+
+def test_a_lone_request_leaves_at_once_in_a_call_of_its_own():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=2)
+    assert coalescer.predict("good film", PLAIN, 5.0) == "GOOD FILM"
+    assert backend.calls == [["good film"]]
+
+
+def test_requests_that_arrive_while_the_calls_are_out_leave_together_and_each_gets_its_own_answer():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    waiting = [Caller(coalescer, f"text {i}") for i in range(6)]
+    wait_for(lambda: coalescer.waiting == 6, what="six requests waiting")
+    assert len(backend.calls) == 1  # nothing else left while the one call was out
+    backend.gate.set()
+    assert first.result() == "FIRST"
+    assert [c.result() for c in waiting] == [f"TEXT {i}" for i in range(6)]
+    assert len(backend.calls) == 2 and sorted(backend.calls[1]) == [f"text {i}" for i in range(6)]
+
+
+def test_a_call_carries_at_most_max_texts():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=2, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    waiting = [Caller(coalescer, f"t{i}") for i in range(5)]
+    wait_for(lambda: coalescer.waiting == 5, what="five requests waiting")
+    backend.gate.set()
+    assert first.result() == "FIRST" and [c.result() for c in waiting] == [f"T{i}" for i in range(5)]
+    assert [len(call) for call in backend.calls] == [1, 2, 2, 1]
+
+
+def test_only_requests_with_the_same_options_share_a_call():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    plain = [Caller(coalescer, f"plain {i}") for i in range(2)]
+    wait_for(lambda: coalescer.waiting == 2, what="two requests waiting")
+    other = Caller(coalescer, "strict", OTHER)
+    wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
+    plain.append(Caller(coalescer, "plain 2"))
+    wait_for(lambda: coalescer.waiting == 4, what="four requests waiting")
+    backend.gate.set()
+    assert [c.result() for c in (first, *plain, other)] == ["FIRST", "PLAIN 0", "PLAIN 1", "PLAIN 2", "STRICT"]
+    assert sorted(backend.calls[1]) == ["plain 0", "plain 1", "plain 2"] and backend.calls[2] == ["strict"]
+
+
+def test_a_call_refused_for_one_text_is_sent_again_text_by_text():
+    """INVALID_ARGUMENT may be one text's own fault: nobody else pays for it."""
+    backend = Backend(fail="INVALID_ARGUMENT")
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    waiting = [Caller(coalescer, t) for t in ("good one", "bad one", "good two")]
+    wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
+    backend.gate.set()
+    assert first.result() == "FIRST"
+    assert [c.result() for c in waiting] == ["GOOD ONE", "INVALID_ARGUMENT", "GOOD TWO"]
+    assert sorted(backend.calls[1]) == ["bad one", "good one", "good two"]  # the shared call, then one each
+    assert sorted(map(tuple, backend.calls[2:])) == [("bad one",), ("good one",), ("good two",)]
+
+
+def test_overload_is_every_requests_answer_and_nothing_is_sent_again():
+    backend = Backend(fail="RESOURCE_EXHAUSTED")
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    waiting = [Caller(coalescer, t) for t in ("bad one", "good one")]
+    wait_for(lambda: coalescer.waiting == 2, what="two requests waiting")
+    backend.gate.set()
+    assert first.result() == "FIRST"
+    assert [c.result() for c in waiting] == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED"]
+    assert len(backend.calls) == 2
+
+
+def test_a_broken_call_fails_its_requests_and_the_next_ones_still_go():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    assert Caller(coalescer, "boom").result() == "INTERNAL"
+    assert coalescer.predict("after", PLAIN, 5.0) == "AFTER"
+
+
+def test_a_request_whose_deadline_passes_while_it_waits_is_answered_and_never_sent():
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    first = hold_one_call(backend, coalescer)
+    late = Caller(coalescer, "late", timeout=0.05)
+    assert late.result() == "DEADLINE_EXCEEDED"  # while the only call is still held
+    assert coalescer.waiting == 0
+    backend.gate.set()
+    assert first.result() == "FIRST"
+    assert coalescer.predict("next", PLAIN, 5.0) == "NEXT"
+    assert ["late"] not in backend.calls and all("late" not in call for call in backend.calls)
+
+
+def test_the_bridge_shares_calls_and_answers_each_request_as_a_call_of_its_own(tiny_model_dir, tmp_path):
+    """A real bridge and a real server whose model the test holds: requests that arrive while the
+    bridge's one call is out leave together (one call per set of options), and each answer equals what
+    the server gives that text on its own; a text the server refuses gets its own 400 and the others of
+    its call their answers."""
+    from tests.test_bridge import BridgeThread
+
+    hold = Hold(tmp_path)
+    long_text = "good " * 300  # over the tiny model's 64 tokens: refused under truncation "reject"
+    plain = ["i love this", "terrible film", "okay day"]
+    strict = ["what a great story", long_text, "boring"]
+    with server_process(tiny_model_dir, tmp_path / "port.json", module="tests.gated_server", env=hold.env) as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'port.json', server)['grpc']}"
+        with SentimentClient(target) as client:
+            alone = {t: client.predict(t, return_logits=True) for t in plain + strict if t != long_text}
+        with BridgeThread(target, coalesce_calls=1) as bridge:
+            coalescer = bridge.app.extensions["sentiment_coalescer"]
+            answers: dict[str, list] = {t: [] for t in ["first", *plain, *strict]}
+
+            def post(text, **options):
+                answers[text].append(requests.post(f"{bridge.url}/predict", json={"text": text, "return_logits": True,
+                                                                                  **options}, timeout=30))
+            hold.close()
+            threads = [threading.Thread(target=post, args=("first",))]
+            threads[0].start()
+            wait_for(lambda: hold.forward_passes_held() >= 1, what="the first call held in the model")
+            threads += [threading.Thread(target=post, args=(t,)) for t in plain]
+            threads += [threading.Thread(target=post, args=(t,), kwargs={"truncation": "reject"}) for t in strict]
+            for thread in threads[1:]:
+                thread.start()
+            wait_for(lambda: coalescer.waiting == len(plain) + len(strict), what="every request waiting for the call")
+            hold.open()
+            for thread in threads:
+                thread.join(30)
+            metrics = requests.get(f"{bridge.url}/metrics", timeout=10).text
+    assert answers["first"][0].status_code == 200
+    for text in plain + strict:
+        (response,) = answers[text]
+        if text == long_text:
+            assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_ARGUMENT"
+            continue
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == alone[text].label
+        assert body["logits"] == pytest.approx(alone[text].logits, abs=1e-4)
+    # shared calls: the first alone, then one per set of options (the refused one's texts went again alone)
+    assert "sentiment_bridge_shared_call_texts_count 3.0" in metrics
+    assert f"sentiment_bridge_shared_call_texts_sum {1 + len(plain) + len(strict)}.0" in metrics
