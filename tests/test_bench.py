@@ -102,3 +102,13 @@ def test_the_admission_probe_reports_both_edges_of_the_bound(tiny_model_dir, tmp
     assert result["answered_at_64"] == result["calls_at_64"] == 64  # each call answered: OK or refused
     assert result["texts_per_s_at_32"] > 0 and result["overload_ok_per_s"] > 0
     assert result["overload_accepted_p99_ms"] >= result["overload_accepted_p50_ms"] > 0
+    assert result["overload_offered_per_s"] == pytest.approx(4.0 * result["texts_per_s_at_32"], abs=0.5)
+
+
+def test_the_admission_probe_can_offer_a_fixed_rate(tiny_model_dir, tmp_path):
+    """Variants compared at one offered rate (--overload-rate), not at a multiple of a rate that moves with
+    the machine."""
+    from bench.admission import probe
+
+    result = probe(tiny_model_dir, calls=32, overload_seconds=1.0, factor=4.0, logs=tmp_path, rate=300.0)
+    assert result["overload_offered_per_s"] == 300.0 and result["overload_ok_per_s"] > 0
