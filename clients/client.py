@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -78,6 +79,40 @@ class SentimentClient(ClientBase):
         response = self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=options), timeout,
                               request_id)
         return [Prediction.from_message(p) for p in response.predictions]
+
+    def predict_future(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
+                       return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
+                       request_id: str | None = None) -> Future[Prediction]:
+        """``predict`` without waiting: a ``concurrent.futures.Future`` of the prediction, or of the
+        ``SentimentError`` (never retried, whatever ``wait_for_ready`` says)."""
+        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits, return_windows, threshold))
+        return self._future(self._stub.Predict, request, timeout, request_id,
+                            lambda response: Prediction.from_message(response.prediction))
+
+    def predict_batch_future(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
+                             return_windows: bool = False, threshold: float | None = None,
+                             timeout: float | None = None, request_id: str | None = None) -> Future[list[Prediction]]:
+        """``predict_batch`` without waiting, as ``predict_future``."""
+        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits, return_windows,
+                                                                              threshold))
+        return self._future(self._stub.PredictBatch, request, timeout, request_id,
+                            lambda response: [Prediction.from_message(p) for p in response.predictions])
+
+    def _future(self, method, request, timeout: float | None, request_id: str | None, convert: Callable) -> Future:
+        result: Future = Future()
+        call = method.future(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
+                             wait_for_ready=self.wait_for_ready)
+
+        def done(call):
+            try:
+                result.set_result(convert(call.result()))
+            except grpc.RpcError as error:
+                result.set_exception(SentimentError.from_rpc_error(error))
+            except Exception as error:  # noqa: BLE001 - a cancelled call, a message that did not convert
+                result.set_exception(error)
+
+        call.add_done_callback(done)
+        return result
 
     def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
                return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
@@ -67,11 +68,15 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     in_flight = threading.BoundedSemaphore(settings.max_concurrent_requests)
     app.extensions["sentiment_in_flight"] = in_flight  # file-scoring jobs take their slots from it too
 
-    def send(texts: list[str], options: tuple, timeout: float, rid: str | None):
+    def send(texts: list[str], options: tuple, timeout: float, rid: str | None) -> Future:
         """A call on its own stays the Predict call it would have been (same RPC, trace, server metrics)."""
         if len(texts) == 1:
-            return [client.predict(texts[0], **dict(options), timeout=timeout, request_id=rid)]
-        return client.predict_batch(texts, **dict(options), timeout=timeout, request_id=rid)
+            one = Future()
+            call = client.predict_future(texts[0], **dict(options), timeout=timeout, request_id=rid)
+            call.add_done_callback(lambda done: one.set_exception(done.exception()) if done.exception()
+                                   else one.set_result([done.result()]))
+            return one
+        return client.predict_batch_future(texts, **dict(options), timeout=timeout, request_id=rid)
 
     coalescer = Coalescer(
         send, max_texts=settings.coalesce_max_texts, max_in_flight=settings.coalesce_calls,

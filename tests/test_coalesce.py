@@ -4,6 +4,7 @@ leaves with whom, and that every caller still gets the answer (or the error) its
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 import requests
@@ -19,22 +20,40 @@ OTHER = (("truncation", "reject"),)
 
 class Backend:
     """A PredictBatch stand-in: records each call, answers each text with itself (upper-cased), fails
-    calls as told, and while ``gate`` is clear holds every call it gets."""
+    calls as told; while held, its calls stay out until ``release``."""
 
     def __init__(self, fail: str | None = None):
         self.calls: list[list[str]] = []
-        self.gate = threading.Event()
-        self.gate.set()
         self.fail = fail
+        self._held: list | None = None
+        self._lock = threading.Lock()
+
+    def hold(self):
+        self._held = []
+
+    def release(self):
+        with self._lock:
+            held, self._held = self._held, None
+        for texts, future in held:
+            self._answer(texts, future)
 
     def send(self, texts, options, timeout, request_id):
-        self.calls.append(list(texts))
-        assert self.gate.wait(10)
+        future = Future()
+        with self._lock:
+            self.calls.append(list(texts))
+            if self._held is not None:
+                self._held.append((texts, future))
+                return future
+        self._answer(texts, future)
+        return future
+
+    def _answer(self, texts, future):
         if self.fail and any(t.startswith("bad") for t in texts):
-            raise SentimentError(self.fail, "a text this backend refuses")
-        if any(t == "boom" for t in texts):
-            raise RuntimeError("connection reset")
-        return [t.upper() for t in texts]
+            future.set_exception(SentimentError(self.fail, "a text this backend refuses"))
+        elif any(t == "boom" for t in texts):
+            future.set_exception(RuntimeError("connection reset"))
+        else:
+            future.set_result([t.upper() for t in texts])
 
 
 class Caller(threading.Thread):
@@ -58,16 +77,11 @@ class Caller(threading.Thread):
 
 
 def hold_one_call(backend, coalescer):
-    """Close the gate and send one request: the only call allowed out is then held at the backend."""
-    backend.gate.clear()
+    """Hold the backend and send one request: the only call allowed out is then held there."""
+    backend.hold()
     first = Caller(coalescer, "first")
     wait_for(lambda: len(backend.calls) == 1, what="the first call")
     return first
-
-
-def queue_behind(coalescer, *texts, options=PLAIN, timeout=10.0):
-    callers = [Caller(coalescer, t, options, timeout) for t in texts]
-    return callers
 
 
 def test_a_lone_request_leaves_at_once_in_a_call_of_its_own():
@@ -84,7 +98,7 @@ def test_requests_that_arrive_while_the_calls_are_out_leave_together_and_each_ge
     waiting = [Caller(coalescer, f"text {i}") for i in range(6)]
     wait_for(lambda: coalescer.waiting == 6, what="six requests waiting")
     assert len(backend.calls) == 1  # nothing else left while the one call was out
-    backend.gate.set()
+    backend.release()
     assert first.result() == "FIRST"
     assert [c.result() for c in waiting] == [f"TEXT {i}" for i in range(6)]
     assert len(backend.calls) == 2 and sorted(backend.calls[1]) == [f"text {i}" for i in range(6)]
@@ -96,7 +110,7 @@ def test_a_call_carries_at_most_max_texts():
     first = hold_one_call(backend, coalescer)
     waiting = [Caller(coalescer, f"t{i}") for i in range(5)]
     wait_for(lambda: coalescer.waiting == 5, what="five requests waiting")
-    backend.gate.set()
+    backend.release()
     assert first.result() == "FIRST" and [c.result() for c in waiting] == [f"T{i}" for i in range(5)]
     assert [len(call) for call in backend.calls] == [1, 2, 2, 1]
 
@@ -111,7 +125,7 @@ def test_only_requests_with_the_same_options_share_a_call():
     wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
     plain.append(Caller(coalescer, "plain 2"))
     wait_for(lambda: coalescer.waiting == 4, what="four requests waiting")
-    backend.gate.set()
+    backend.release()
     assert [c.result() for c in (first, *plain, other)] == ["FIRST", "PLAIN 0", "PLAIN 1", "PLAIN 2", "STRICT"]
     assert sorted(backend.calls[1]) == ["plain 0", "plain 1", "plain 2"] and backend.calls[2] == ["strict"]
 
@@ -123,7 +137,7 @@ def test_a_call_refused_for_one_text_is_sent_again_text_by_text():
     first = hold_one_call(backend, coalescer)
     waiting = [Caller(coalescer, t) for t in ("good one", "bad one", "good two")]
     wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
-    backend.gate.set()
+    backend.release()
     assert first.result() == "FIRST"
     assert [c.result() for c in waiting] == ["GOOD ONE", "INVALID_ARGUMENT", "GOOD TWO"]
     assert sorted(backend.calls[1]) == ["bad one", "good one", "good two"]  # the shared call, then one each
@@ -136,7 +150,7 @@ def test_overload_is_every_requests_answer_and_nothing_is_sent_again():
     first = hold_one_call(backend, coalescer)
     waiting = [Caller(coalescer, t) for t in ("bad one", "good one")]
     wait_for(lambda: coalescer.waiting == 2, what="two requests waiting")
-    backend.gate.set()
+    backend.release()
     assert first.result() == "FIRST"
     assert [c.result() for c in waiting] == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED"]
     assert len(backend.calls) == 2
@@ -156,10 +170,24 @@ def test_a_request_whose_deadline_passes_while_it_waits_is_answered_and_never_se
     late = Caller(coalescer, "late", timeout=0.05)
     assert late.result() == "DEADLINE_EXCEEDED"  # while the only call is still held
     assert coalescer.waiting == 0
-    backend.gate.set()
+    backend.release()
     assert first.result() == "FIRST"
     assert coalescer.predict("next", PLAIN, 5.0) == "NEXT"
     assert ["late"] not in backend.calls and all("late" not in call for call in backend.calls)
+
+
+def test_a_request_whose_deadline_passes_during_its_call_is_answered_then_and_the_call_goes_on():
+    """No request waits past its own deadline for a call, even the one that started it."""
+    backend = Backend()
+    coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
+    backend.hold()
+    short = Caller(coalescer, "short", timeout=0.05)
+    wait_for(lambda: len(backend.calls) == 1, what="the short request's call")
+    assert short.result() == "DEADLINE_EXCEEDED"  # its call is still held at the backend
+    patient = Caller(coalescer, "patient")
+    wait_for(lambda: coalescer.waiting == 1, what="the next request waiting")
+    backend.release()
+    assert patient.result() == "PATIENT" and backend.calls == [["short"], ["patient"]]
 
 
 def test_the_bridge_shares_calls_and_answers_each_request_as_a_call_of_its_own(tiny_model_dir, tmp_path):

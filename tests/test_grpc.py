@@ -41,6 +41,18 @@ def test_batch_answers_in_input_order_and_matches_single_calls(client):
         assert prediction.scores == pytest.approx(single.scores, abs=1e-4)
 
 
+def test_futures_answer_as_the_blocking_calls_do_without_waiting(client):
+    """predict_future / predict_batch_future (what the bridge's shared calls use): the same answers, and
+    a failure arrives as the future's SentimentError."""
+    texts = ["i love this", "terrible film", "okay day"]
+    single, batch = client.predict_future(texts[0], return_logits=True), client.predict_batch_future(texts)
+    assert single.result(timeout=30).logits == pytest.approx(client.predict(texts[0], return_logits=True).logits, abs=1e-4)
+    assert [p.label for p in batch.result(timeout=30)] == [p.label for p in client.predict_batch(texts)]
+    failed = client.predict_future("")
+    assert isinstance(failed.exception(timeout=30), SentimentError)
+    assert failed.exception().code == "INVALID_ARGUMENT"
+
+
 def test_long_text_is_truncated_by_default_and_rejected_on_request(client):
     long_text = "good " * 200  # the tiny model takes 64 tokens
     prediction = client.predict(long_text)

@@ -176,12 +176,14 @@ def test_the_bridge_deadline_is_its_budget_minus_the_time_already_spent(monkeypa
     readings = iter([100.0])  # the request's arrival; every later reading is 0.25 s on
     monkeypatch.setattr(bridge_app, "time", types.SimpleNamespace(monotonic=lambda: next(readings, 100.25)))
 
-    class RecordingClient(SentimentClient):  # a real client whose channel never connects: predict records
+    class RecordingClient(SentimentClient):  # a real client whose channel never connects: its calls record
         deadlines: list[float] = []
 
-        def predict(self, text, **options):
+        def predict_future(self, text, **options):  # how the bridge sends a one-text /predict
             self.deadlines.append(options["timeout"])
-            return types.SimpleNamespace(to_dict=lambda: {"label": "positive", "predicted_class": 2})
+            answer = futures.Future()
+            answer.set_result(types.SimpleNamespace(to_dict=lambda: {"label": "positive", "predicted_class": 2}))
+            return answer
 
     client = RecordingClient("127.0.0.1:1")
     app = bridge_app.create_app(BridgeSettings(backend="127.0.0.1:1", timeout_seconds=2.0), client=client)

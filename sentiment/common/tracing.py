@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 TRACER_NAME = "sentiment-service"
@@ -48,6 +49,24 @@ def server_span(name: str, attributes: dict):
     if not tracing_enabled():
         return contextlib.nullcontext()
     return tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER, attributes=attributes)
+
+
+def current_context():
+    """The active context, for work done for this request on another thread (None while tracing is off)."""
+    return otel_context.get_current() if tracing_enabled() else None
+
+
+@contextlib.contextmanager
+def attached(context):
+    """Make ``context`` (from ``current_context``) the current one for the block; nothing when None."""
+    if context is None:
+        yield
+        return
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def outgoing_metadata() -> list[tuple[str, str]]:
