@@ -234,8 +234,10 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
 
 
 def _has_cpu(*rows: dict) -> bool:
+    """CPU columns to compute a ceiling from: measured, and over calls that were all answered (a refused
+    call costs a fraction of an answered one, so a point with refusals would skew the per-call figures)."""
     return all(r.get("server_cpu_ms_per_call") is not None and r.get("load_generator_cpu_ms_per_call") is not None
-               for r in rows)
+               and not r.get("errors") for r in rows)
 
 
 def pick(report, system, kind, c):
