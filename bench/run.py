@@ -111,17 +111,23 @@ def server_settings(device: str) -> dict:
     return {"max_batch_size": 128, "max_batch_tokens": 32768} if device == "cuda" else {}
 
 
+def loaded(point) -> tuple[LoadResult, float]:
+    """Run a load point (``point()`` makes its coroutine); also the milliseconds of this process's CPU per
+    call: the load generator's, its threads included, on the cores it shares with the servers."""
+    started = time.process_time()
+    result = asyncio.run(point())
+    return result, round((time.process_time() - started) * 1000 / result.sent, 3)
+
+
 def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="cpu", probe: Probe | None = None) -> list[dict]:
     rows = []
     for kind in kinds:
         asyncio.run(load(target, texts[kind], 4, 16))  # warm the connection and the server
         for c in concurrencies:
             before = probe.read() if probe else None
-            load_cpu = time.process_time()  # this process: the load generator, its threads included
-            result = asyncio.run(load(target, texts[kind], c, count_for(c, quick, device)))
-            load_cpu = time.process_time() - load_cpu
+            result, load_cpu = loaded(lambda: load(target, texts[kind], c, count_for(c, quick, device)))
             counters = Probe.per_call(before, probe.read(), result.sent) if probe else {}
-            counters["load_generator_cpu_ms_per_call"] = round(load_cpu * 1000 / result.sent, 3)
+            counters["load_generator_cpu_ms_per_call"] = load_cpu
             rows.append(row(name, kind, result, systems.peak_rss_mb(pids), counters))
             cpu = f"  server CPU {counters['server_cpu_ms_per_call']:.2f} ms/call ({counters['request_path_cpu_ms_per_call']:.2f} " \
                   f"outside the forward pass), batch {counters['avg_batch_size']}" if probe else ""
@@ -210,12 +216,11 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
     with systems.transport_floor(logs) as (target, pids):
         kind = kinds[0]
         asyncio.run(grpc_load(target, texts[kind], 4, 16))
-        before, load_cpu = systems.process_cpu_seconds(pids), time.process_time()
-        result = asyncio.run(grpc_load(target, texts[kind], 32, count_for(32, quick, device)))
-        load_cpu = time.process_time() - load_cpu
+        before = systems.process_cpu_seconds(pids)
+        result, load_cpu = loaded(lambda: grpc_load(target, texts[kind], 32, count_for(32, quick, device)))
         report["rows"].append(row("transport floor", kind, result, systems.peak_rss_mb(pids), {
             "server_cpu_ms_per_call": round((systems.process_cpu_seconds(pids) - before) * 1000 / result.sent, 3),
-            "load_generator_cpu_ms_per_call": round(load_cpu * 1000 / result.sent, 3)}))
+            "load_generator_cpu_ms_per_call": load_cpu}))
         print(f"  transport floor (bare grpc.aio, constant answer) C=32 {result.throughput:.1f} /s, "
               f"{report['rows'][-1]['server_cpu_ms_per_call']:.2f} ms CPU/call", flush=True)
     for engine in engines:  # each engine on its own, where auto did not already serve with it alone

@@ -84,6 +84,16 @@ def hold_one_call(backend, coalescer):
     return first
 
 
+def queue_behind(coalescer, texts, options=PLAIN, timeout=10.0):
+    """Send these requests one after another, each once the one before it waits for a call."""
+    callers = []
+    for text in texts:
+        already = coalescer.waiting
+        callers.append(Caller(coalescer, text, options, timeout))
+        wait_for(lambda: coalescer.waiting == already + 1, what=f"{text!r} waiting")
+    return callers
+
+
 def test_a_lone_request_leaves_at_once_in_a_call_of_its_own():
     backend = Backend()
     coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=2)
@@ -95,8 +105,7 @@ def test_requests_that_arrive_while_the_calls_are_out_leave_together_and_each_ge
     backend = Backend()
     coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    waiting = [Caller(coalescer, f"text {i}") for i in range(6)]
-    wait_for(lambda: coalescer.waiting == 6, what="six requests waiting")
+    waiting = queue_behind(coalescer, [f"text {i}" for i in range(6)])
     assert len(backend.calls) == 1  # nothing else left while the one call was out
     backend.release()
     assert first.result() == "FIRST"
@@ -108,8 +117,7 @@ def test_a_call_carries_at_most_max_texts():
     backend = Backend()
     coalescer = Coalescer(backend.send, max_texts=2, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    waiting = [Caller(coalescer, f"t{i}") for i in range(5)]
-    wait_for(lambda: coalescer.waiting == 5, what="five requests waiting")
+    waiting = queue_behind(coalescer, [f"t{i}" for i in range(5)])
     backend.release()
     assert first.result() == "FIRST" and [c.result() for c in waiting] == [f"T{i}" for i in range(5)]
     assert [len(call) for call in backend.calls] == [1, 2, 2, 1]
@@ -119,12 +127,9 @@ def test_only_requests_with_the_same_options_share_a_call():
     backend = Backend()
     coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    plain = [Caller(coalescer, f"plain {i}") for i in range(2)]
-    wait_for(lambda: coalescer.waiting == 2, what="two requests waiting")
-    other = Caller(coalescer, "strict", OTHER)
-    wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
-    plain.append(Caller(coalescer, "plain 2"))
-    wait_for(lambda: coalescer.waiting == 4, what="four requests waiting")
+    plain = queue_behind(coalescer, ["plain 0", "plain 1"])
+    (other,) = queue_behind(coalescer, ["strict"], OTHER)
+    plain += queue_behind(coalescer, ["plain 2"])
     backend.release()
     assert [c.result() for c in (first, *plain, other)] == ["FIRST", "PLAIN 0", "PLAIN 1", "PLAIN 2", "STRICT"]
     assert sorted(backend.calls[1]) == ["plain 0", "plain 1", "plain 2"] and backend.calls[2] == ["strict"]
@@ -135,8 +140,7 @@ def test_a_call_refused_for_one_text_is_sent_again_text_by_text():
     backend = Backend(fail="INVALID_ARGUMENT")
     coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    waiting = [Caller(coalescer, t) for t in ("good one", "bad one", "good two")]
-    wait_for(lambda: coalescer.waiting == 3, what="three requests waiting")
+    waiting = queue_behind(coalescer, ["good one", "bad one", "good two"])
     backend.release()
     assert first.result() == "FIRST"
     assert [c.result() for c in waiting] == ["GOOD ONE", "INVALID_ARGUMENT", "GOOD TWO"]
@@ -148,8 +152,7 @@ def test_overload_is_every_requests_answer_and_nothing_is_sent_again():
     backend = Backend(fail="RESOURCE_EXHAUSTED")
     coalescer = Coalescer(backend.send, max_texts=32, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    waiting = [Caller(coalescer, t) for t in ("bad one", "good one")]
-    wait_for(lambda: coalescer.waiting == 2, what="two requests waiting")
+    waiting = queue_behind(coalescer, ["bad one", "good one"])
     backend.release()
     assert first.result() == "FIRST"
     assert [c.result() for c in waiting] == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED"]
@@ -184,8 +187,7 @@ def test_a_request_whose_deadline_passes_during_its_call_is_answered_then_and_th
     short = Caller(coalescer, "short", timeout=0.05)
     wait_for(lambda: len(backend.calls) == 1, what="the short request's call")
     assert short.result() == "DEADLINE_EXCEEDED"  # its call is still held at the backend
-    patient = Caller(coalescer, "patient")
-    wait_for(lambda: coalescer.waiting == 1, what="the next request waiting")
+    (patient,) = queue_behind(coalescer, ["patient"])
     backend.release()
     assert patient.result() == "PATIENT" and backend.calls == [["short"], ["patient"]]
 
