@@ -33,7 +33,12 @@ TRUNCATION_NAMES = {pb.TRUNCATION_UNSPECIFIED: None, pb.TRUNCATION_TRUNCATE: "tr
                     pb.TRUNCATION_REJECT: "reject", pb.TRUNCATION_CHUNK: "chunk"}
 
 
+DEFAULT_OPTIONS = core_types.PredictOptions()
+
+
 def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:
+    if message.ByteSize() == 0:  # nothing set, as in most calls
+        return DEFAULT_OPTIONS
     return core_types.PredictOptions(
         truncation=TRUNCATION_NAMES.get(message.truncation, "unknown"), return_logits=message.return_logits,
         return_windows=message.return_windows,
@@ -42,19 +47,26 @@ def to_options(message: pb.PredictOptions) -> core_types.PredictOptions:
 
 
 def to_message(prediction: core_types.Prediction) -> pb.Prediction:
-    return pb.Prediction(
+    message = pb.Prediction(
         label=prediction.label,
         class_id=prediction.class_id,
         scores=[pb.LabelScore(label=k, probability=v) for k, v in prediction.scores.items()],
-        logits=prediction.logits or [],
         num_tokens=prediction.num_tokens,
         truncated=prediction.truncated,
-        predicted_labels=prediction.predicted_labels or [],
         score=prediction.score,
-        windows=prediction.windows,
-        window_predictions=[pb.WindowPrediction(start=w.start, end=w.end, prediction=to_message(w.prediction))
-                            for w in prediction.window_predictions or []],
     )
+    # the rest only when present: every field given to the constructor costs, set or empty
+    if prediction.logits:
+        message.logits.extend(prediction.logits)
+    if prediction.predicted_labels:
+        message.predicted_labels.extend(prediction.predicted_labels)
+    if prediction.windows:
+        message.windows = prediction.windows
+    if prediction.window_predictions:
+        message.window_predictions.extend(
+            pb.WindowPrediction(start=w.start, end=w.end, prediction=to_message(w.prediction))
+            for w in prediction.window_predictions)
+    return message
 
 
 def explanation_message(explanation: core_types.Explanation) -> pb.ExplainResponse:

@@ -13,6 +13,7 @@ mean single-label classification. Softmax is right only for the last:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,15 +58,16 @@ def outputs(kind: str, logits: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Decision:
     class_id: int
-    probabilities: np.ndarray | None  # None for regression
+    probabilities: Sequence[float] | None  # None for regression
     predicted: list[int] | None  # multi-label: every class at or above the threshold
     score: float | None  # regression: the raw value
 
 
-def decide(kind: str, row: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> Decision:
-    """The answer for one text from its ``outputs`` row."""
+def decide(kind: str, row: Sequence[float], threshold: float = DEFAULT_THRESHOLD) -> Decision:
+    """The answer for one text from its ``outputs`` row (plain floats: it runs on the event loop once per
+    text, where numpy's per-call overhead on a row of three costs more than the arithmetic)."""
     if kind == REGRESSION:
         return Decision(class_id=0, probabilities=None, predicted=None, score=float(row[0]))
-    best = int(np.argmax(row))
+    best = max(range(len(row)), key=row.__getitem__)  # the first of equal maxima, as numpy's argmax
     predicted = [i for i, p in enumerate(row) if p >= threshold] if kind == MULTI_LABEL else None
     return Decision(class_id=best, probabilities=row, predicted=predicted, score=None)
