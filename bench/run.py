@@ -99,11 +99,20 @@ def row(system: str, kind: str, result: LoadResult, rss: float, counters: dict |
             "errors": {k: v for k, v in result.codes.items() if k != "OK"}, **(counters or {})}
 
 
-def count_for(concurrency: int, quick: bool, device: str = "cpu") -> int:
+def count_for(concurrency: int, quick: bool, device: str = "cpu", min_calls: int = 0) -> int:
     """Calls per load point: enough rounds of every caller for a stable rate, and enough calls that the
-    CPU time per call (read in 10 ms clock ticks) is good to a few hundredths of a millisecond."""
+    CPU time per call (read in 10 ms clock ticks) is good to a few hundredths of a millisecond.
+    ``min_calls``: at least this many (a full run gives our servers' points about 3 s of load at the raw
+    limit's rate: 256 calls at 32 callers were under a second, and one hiccup on a shared machine moved
+    a ratio by a tenth)."""
     scale = 8 if device == "cuda" else 1  # a GPU answers ~10x faster: more requests per point for stable numbers
-    return scale * (max(48, 3 * concurrency) if quick else max(240, 8 * concurrency))
+    if quick:
+        return scale * max(48, 3 * concurrency)
+    return max(scale * max(240, 8 * concurrency), min_calls)
+
+
+SECONDS_PER_POINT = 3.0  # of load at the raw limit's rate, per load point of our servers (full runs)
+FLOOR_CALLS = 3000  # the transport floor answers ~3,000 calls a second: about a second of load
 
 
 def server_settings(device: str) -> dict:
@@ -119,13 +128,16 @@ def loaded(point) -> tuple[LoadResult, float]:
     return result, round((time.process_time() - started) * 1000 / result.sent, 3)
 
 
-def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="cpu", probe: Probe | None = None) -> list[dict]:
+def sweep(name, kinds, texts, concurrencies, quick, load, target, pids, device="cpu", probe: Probe | None = None,
+          min_calls: dict[str, int] | None = None) -> list[dict]:
+    """Closed-loop load points; ``min_calls``: the fewest calls per point, by kind of text."""
     rows = []
     for kind in kinds:
         asyncio.run(load(target, texts[kind], 4, 16))  # warm the connection and the server
         for c in concurrencies:
             before = probe.read() if probe else None
-            result, load_cpu = loaded(lambda: load(target, texts[kind], c, count_for(c, quick, device)))
+            calls = count_for(c, quick, device, (min_calls or {}).get(kind, 0))
+            result, load_cpu = loaded(lambda: load(target, texts[kind], c, calls))
             counters = Probe.per_call(before, probe.read(), result.sent) if probe else {}
             counters["load_generator_cpu_ms_per_call"] = load_cpu
             rows.append(row(name, kind, result, systems.peak_rss_mb(pids), counters))
@@ -207,17 +219,19 @@ def bench_model(label: str, model_dir: Path, device: str, kinds: list[str], conc
         report["server"] = {"device": info.device, "dtype": info.dtype, "engine": info.engine,
                             "max_batch_size": info.max_batch_size}
         probe = Probe(pids[0], metrics)
-        report["rows"] += sweep("grpc", kinds, texts, concurrencies, quick, grpc_load, target, pids, device, probe)
+        min_calls = {kind: round(SECONDS_PER_POINT * report["raw"][kind]["texts_per_s"]) for kind in kinds}
+        report["rows"] += sweep("grpc", kinds, texts, concurrencies, quick, grpc_load, target, pids, device, probe,
+                                min_calls)
         with systems.bridge(target, logs) as (url, bridge_pids):
             report["rows"] += sweep("bridge", kinds, texts, concurrencies, quick, http_load, url, pids + bridge_pids, device,
-                                    Probe(pids[0], metrics, bridge_pids))
+                                    Probe(pids[0], metrics, bridge_pids), min_calls)
         with SentimentClient(target) as client:
             report["server"]["batch_costs"] = [asdict(c) for c in client.model_info().batch_costs]
     with systems.transport_floor(logs) as (target, pids):
         kind = kinds[0]
         asyncio.run(grpc_load(target, texts[kind], 4, 16))
         before = systems.process_cpu_seconds(pids)
-        result, load_cpu = loaded(lambda: grpc_load(target, texts[kind], 32, count_for(32, quick, device)))
+        result, load_cpu = loaded(lambda: grpc_load(target, texts[kind], 32, count_for(32, quick, device, FLOOR_CALLS)))
         report["rows"].append(row("transport floor", kind, result, systems.peak_rss_mb(pids), {
             "server_cpu_ms_per_call": round((systems.process_cpu_seconds(pids) - before) * 1000 / result.sent, 3),
             "load_generator_cpu_ms_per_call": load_cpu}))

@@ -95,6 +95,16 @@ def test_ceilings_follow_from_the_cpu_each_process_spends_per_call():
     assert not any("bridge took no CPU" in key for key in ratios(report))
 
 
+def test_a_full_run_gives_each_point_seconds_of_load_and_a_quick_run_stays_quick():
+    from bench.run import count_for
+
+    assert count_for(32, quick=False) == 256  # 8 rounds of every caller
+    assert count_for(32, quick=False, min_calls=1400) == 1400  # ~3 s at a raw limit of 466 texts/s
+    assert count_for(1, quick=False, min_calls=100) == 240
+    assert count_for(32, quick=True, min_calls=1400) == 96  # make test's quick run ignores it
+    assert count_for(32, quick=False, device="cuda", min_calls=1000) == 2048  # the GPU's own floor is higher
+
+
 def test_the_admission_probe_reports_both_edges_of_the_bound(tiny_model_dir, tmp_path):
     """bench.admission (the probe behind docs/performance.md's admission table) on the tiny model: the
     64-caller point answers every call it counts, and the overload run carries some calls."""
