@@ -7,7 +7,11 @@ than the gRPC server does. Here at most ``max_in_flight`` calls per worker are o
 that finds one free leaves at once (a lone caller never waits for company), and the requests that
 arrive while all are out leave together in the next call, up to ``max_texts``, as soon as one comes
 back. The server's own batcher still forms the model's batches; this only cuts the number of calls that
-carry the texts to it.
+carry the texts to it. A full call (``max_texts`` requests waiting) leaves at once even while every call
+is out: under overload the calls out wait in the server's queue for up to its time bound, and without
+this the requests behind them waited too, seconds before even hearing they were refused (4x overload,
+1,015 requests/s: accepted p99 5.0 s, refused p99 4.1 s). Closed-loop callers of one worker never fill
+a call while two are out, so they keep sharing as before.
 
 Calls are made without blocking (``send`` returns a future) and answered from the call's completion,
 so every request waits on its own deadline alone: a request whose deadline passes gets
@@ -102,9 +106,9 @@ class Coalescer:
 
     def _take_groups(self) -> list[list[_Request]]:
         """With the lock held: the calls that may leave now, each the oldest waiting request and those
-        after it with the same options, up to ``max_texts``."""
+        after it with the same options, up to ``max_texts``; past ``max_in_flight`` only full calls."""
         groups = []
-        while self._pending and self._in_flight < self.max_in_flight:
+        while self._pending and (self._in_flight < self.max_in_flight or len(self._pending) >= self.max_texts):
             first = self._pending.popleft()
             group, kept = [first], deque()
             while self._pending and len(group) < self.max_texts:

@@ -113,14 +113,21 @@ def test_requests_that_arrive_while_the_calls_are_out_leave_together_and_each_ge
     assert len(backend.calls) == 2 and sorted(backend.calls[1]) == [f"text {i}" for i in range(6)]
 
 
-def test_a_call_carries_at_most_max_texts():
+def test_a_call_carries_at_most_max_texts_and_a_full_one_leaves_at_once_while_every_call_is_out():
+    """Under overload the calls out may all wait in the server's queue: requests that fill a call do not
+    wait behind them."""
     backend = Backend()
     coalescer = Coalescer(backend.send, max_texts=2, max_in_flight=1)
     first = hold_one_call(backend, coalescer)
-    waiting = queue_behind(coalescer, [f"t{i}" for i in range(5)])
+    callers = queue_behind(coalescer, ["t0"])
+    callers.append(Caller(coalescer, "t1"))  # the second waiting request fills a call
+    wait_for(lambda: len(backend.calls) == 2, what="the full call")
+    assert coalescer.waiting == 0 and backend.calls[1] == ["t0", "t1"]
+    callers += queue_behind(coalescer, ["t2"])
+    assert len(backend.calls) == 2  # one request is not a full call: it waits for a call to come back
     backend.release()
-    assert first.result() == "FIRST" and [c.result() for c in waiting] == [f"T{i}" for i in range(5)]
-    assert [len(call) for call in backend.calls] == [1, 2, 2, 1]
+    assert first.result() == "FIRST" and [c.result() for c in callers] == ["T0", "T1", "T2"]
+    assert [len(call) for call in backend.calls] == [1, 2, 1]
 
 
 def test_only_requests_with_the_same_options_share_a_call():
