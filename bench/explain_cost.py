@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from server.builtin_model import builtin_model_dir
-from server.explain import Explainer, float32_model
-from server.model import SequenceClassifier
+from server.engines.explainer import Explainer, float32_model
+from server.engines.loading import SequenceClassifier
 
 SENTENCES = {
     "short": "The battery lasts all day",

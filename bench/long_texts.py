@@ -1,6 +1,6 @@
 """What reading long texts whole does to accuracy: the built-in model on the held-out IMDB reviews,
 each read cut at 128 and at 512 tokens, and whole in windows of 128, 256 and 512 tokens (overlap a
-quarter), combined as the server combines them (``server.chunking``).
+quarter), combined as the server combines them (``server.core.chunking``).
 
     python -m bench.long_texts [--out bench/results/long-texts.json]
 
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from server import chunking, heads
+from server.core import chunking
+from server.engines import heads
 from server.builtin_model import builtin_model_dir
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 
 WINDOWS = (128, 256, 512)
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from bench.run import RESULTS, machine
 from server.engines.select import rechecked_engine
-from server.heads import softmax
-from server.model import SequenceClassifier
+from server.engines.heads import softmax
+from server.engines.loading import SequenceClassifier
 from training.builtin import LABELS, ensure_built, load_splits
 
 

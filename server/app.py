@@ -13,11 +13,11 @@ import torch
 
 from sentiment.common.logging_setup import configure_logging
 from sentiment.common.tracing import configure_tracing
-from server.batcher import model_thread
-from server.core import InferenceCore
-from server.grpc_service import create_server, set_serving
+from server.batching.queue import model_thread
+from server.core.inference import InferenceCore
+from server.transport.server import create_server, set_serving
 from server.metrics import ServerMetrics
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 from sentiment.common.port_file import write_port_file
 from server.settings import BUILTIN, ServerSettings, load_settings
 
@@ -74,7 +74,7 @@ def load_classifier(settings: ServerSettings) -> SequenceClassifier:
 async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
                        executor: Executor | None = None) -> RunningServer:
     """Listen at once (health says NOT_SERVING), warm up, then report SERVING. ``executor``: the thread
-    the classifier was loaded on (see ``server.batcher.model_thread``)."""
+    the classifier was loaded on (see ``server.batching.queue.model_thread``)."""
     metrics = ServerMetrics()
     core = InferenceCore(classifier, settings, metrics, executor)
     server, port, health_servicer = create_server(settings, core)

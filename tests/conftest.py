@@ -13,7 +13,7 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def classifier(tiny_model_dir):
-    from server.model import SequenceClassifier
+    from server.engines.loading import SequenceClassifier
 
     return SequenceClassifier(str(tiny_model_dir), device="cpu", dtype="float32")
 

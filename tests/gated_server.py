@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import server.app
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 
 HOLD = Path(os.environ["SENTIMENT_TEST_HOLD"])
 STARTED = HOLD.with_name(HOLD.name + ".started")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.batch_cost import BatchCost, CostEstimate, best_prefix
+from server.batching.cost import BatchCost, CostEstimate, best_prefix
 from tests.test_batcher import FakeModel, _queue_behind_busy_model, enc, make, run
 
 # bert-base on a 2-core CPU: a forward pass is almost all per-token arithmetic

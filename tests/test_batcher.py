@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from server.batch_cost import CostEstimate
-from server.batcher import DynamicBatcher
+from server.batching.cost import CostEstimate
+from server.batching.queue import DynamicBatcher
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
-from server.model import Encoding
+from server.engines.loading import Encoding
 
 
 def enc(tokens: int) -> Encoding:

@@ -18,7 +18,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def builtin_classifier():
-    from server.model import SequenceClassifier
+    from server.engines.loading import SequenceClassifier
 
     return SequenceClassifier(str(builtin_model_dir()), dtype="float32")
 

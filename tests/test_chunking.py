@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clients import SentimentClient, SentimentError
-from server.chunking import WindowPlan, count_windows, split
+from server.core.chunking import WindowPlan, count_windows, split
 from tests.conftest import server_settings
 from tests.helpers import LABELS, WORDS, ServerThread
 
@@ -142,7 +142,7 @@ class GatedClassifier:
 def test_admission_counts_every_window_of_a_chunked_text(tiny_model_dir, classifier):
     """With the model busy, a 3-window text takes three of the queue's four places: a second one is refused,
     a one-window text still fits."""
-    from server.core import InferenceCore, PredictOptions
+    from server.core.inference import InferenceCore, PredictOptions
     from server.errors import Overloaded
 
     gated = GatedClassifier(classifier)

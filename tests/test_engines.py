@@ -9,7 +9,7 @@ import pytest
 
 from server.engines import onnx_engine, select
 from server.engines.select import Route, RoutedEngine, fastest_by_size
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 from tests.helpers import build_tiny_model
 
 TEXTS = ["i love this", "bad film", "okay day", "the food was not very good but the service was great " * 3]

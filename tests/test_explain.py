@@ -87,7 +87,7 @@ def test_an_explanation_stops_at_its_deadline_or_when_its_caller_goes(classifier
     import time
 
     from server.errors import DeadlineExceeded
-    from server.explain import Cancelled, Explainer
+    from server.engines.explainer import Cancelled, Explainer
 
     explainer = Explainer(classifier.model, classifier.tokenizer, max_tokens=64, max_batch_tokens=512)
     with pytest.raises(DeadlineExceeded):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clients import AsyncSentimentClient, SentimentClient, SentimentError
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 from tests.conftest import server_settings
 from tests.helpers import LABELS, Hold, ServerThread, read_port_file, server_process, wait_for
 from tests.test_bridge import BridgeThread

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from clients import SentimentClient
-from server import heads
+from server.engines import heads
 from tests.conftest import server_settings
 from tests.helpers import ServerThread, build_tiny_model
 
@@ -39,7 +39,7 @@ def test_a_regression_head_with_several_outputs_is_refused_at_load():
 
 
 def served(directory):
-    from server.model import SequenceClassifier
+    from server.engines.loading import SequenceClassifier
 
     classifier = SequenceClassifier(str(directory), device="cpu", dtype="float32")
     return classifier, ServerThread(server_settings(directory, warmup=False), classifier)

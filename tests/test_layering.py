@@ -47,7 +47,7 @@ def test_no_package_imports_a_layer_it_must_not_know(package):
 
 def test_the_scan_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "example.py"
-    source.write_text("import os\n\ndef later():\n    from server.model import SequenceClassifier\n    import training.builtin\n")
+    source.write_text("import os\n\ndef later():\n    from server.engines.loading import SequenceClassifier\n    import training.builtin\n")
     assert imported_packages(source) == {"os", "server", "training"}
 
 
@@ -65,5 +65,5 @@ def test_the_bridge_and_the_clients_load_without_the_server():
 
 
 def test_the_server_loads_without_the_training_code():
-    loaded = loaded_after("import server.app, server.serve_all")
+    loaded = loaded_after("import server.app, launcher.serve_all")
     assert "server" in loaded and "training" not in loaded

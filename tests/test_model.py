@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from server.errors import InvalidInput, ModelLoadError
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 from tests.helpers import LABELS, build_tiny_model
 
 

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from clients import SentimentClient
 from sentiment.oip import grpc_predict_v2_pb2 as oip
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
-from server.grpc_service import set_serving
+from server.transport.server import set_serving
 from tests.helpers import LABELS
 from tests.test_bridge import BridgeThread
 

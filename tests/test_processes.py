@@ -242,7 +242,7 @@ def serve_all_env(tiny_model_dir, tmp_path) -> dict:
 
 
 def test_serve_all_runs_server_and_bridge_and_stops_on_sigterm(tiny_model_dir, tmp_path):
-    with Process(python_script("server.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
+    with Process(python_script("launcher.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
         url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', both)['http']}"
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=120, what="ready")
         body = requests.post(f"{url}/predict", json={"text": "I love this"}, timeout=10).json()
@@ -253,7 +253,7 @@ def test_serve_all_runs_server_and_bridge_and_stops_on_sigterm(tiny_model_dir, t
 
 @pytest.mark.parametrize("victim", ["server", "bridge"])
 def test_serve_all_exits_non_zero_when_either_child_dies(tiny_model_dir, tmp_path, victim):
-    with Process(python_script("server.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
+    with Process(python_script("launcher.serve_all"), env=serve_all_env(tiny_model_dir, tmp_path)) as both:
         url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', both)['http']}"
         wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=120, what="ready")
         started = re.search(r"the server \(pid (\d+)\) and the bridge \(pid (\d+)\)", both.output())

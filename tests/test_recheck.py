@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server import heads
+from server.engines import heads
 from server.engines import recheck, select
 from server.engines.recheck import RecheckedEngine, decision_errors, decision_margins, measured_margin
-from server.model import SequenceClassifier
+from server.engines.loading import SequenceClassifier
 from tests.helpers import build_tiny_model
 
 TEXTS = ["i love this", "bad film", "okay day", "the food was not very good but the service was great " * 3,

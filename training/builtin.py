@@ -210,7 +210,7 @@ def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) ->
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     try:
         report = fine_tune(str(base_model_dir()), mix, staging, labels=LABELS, options=train_options(recipe), progress=progress)
-        from server.model import SequenceClassifier
+        from server.engines.loading import SequenceClassifier
 
         classifier = SequenceClassifier(str(staging), dtype="float32")
         results, predictions = {}, {}

@@ -90,7 +90,7 @@ def leave_one_corpus_out(
     progress: bool = True,
 ) -> dict:
     """Train one model per left-out corpus (in a temporary directory, removed afterwards) and score it."""
-    from server.model import SequenceClassifier
+    from server.engines.loading import SequenceClassifier
     from training.behavioural import run_suite
     from training.train import fine_tune
 

@@ -37,7 +37,7 @@ def budget_recipe(recipe: Recipe, splits, train_budget: int | None) -> Recipe:
 def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | None, base_model: str | None = None,
               progress: bool = True) -> dict:
     """Train the (scaled) recipe in a temporary directory and score it; the model is not kept."""
-    from server.model import SequenceClassifier
+    from server.engines.loading import SequenceClassifier
     from training.behavioural import run_suite
     from training.train import fine_tune
 

@@ -12,7 +12,7 @@ margin is ``RECHECK_FACTOR`` times the mean error quantization made on the gap b
 logits. On the built-in model (4,329 held-out texts, ``python -m bench.precision``) that re-checks
 about a tenth of the texts and changes 0.02-0.05% of labels instead of 1.4%.
 
-What counts as "another answer" depends on the head (``server.heads``): for single-label heads the
+What counts as "another answer" depends on the head (``server.engines.heads``): for single-label heads the
 runner-up label (the gap between the top two logits); for multi-label heads also each label's distance
 from the default threshold (0.5, a logit of 0); a regression head has no labels to flip, so it is never
 re-checked (and int8 is not offered to it automatically).
@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from server import heads
+from server.engines import heads
 from server.engines import Engine, describe
 
 # The margin is this many times the mean error on a gap measured on the calibration sentences. On the

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from server import heads
+from server.engines import heads
 from server.engines import Engine, describe, onnx_engine
 from server.engines.recheck import RecheckedEngine, decision_margins, measured_margin
 from server.engines.torch_engine import TorchEngine, quantize_int8

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import rest_bridge.errors
-import server.batcher
-import server.core
-import server.grpc_service
+import server.batching.queue
+import server.core.inference
+import server.transport.server
+import server.transport.servicers
 import server.engines.select
 from clients.client import SentimentClient
 from server.errors import InvalidInput
@@ -25,7 +26,7 @@ def fails(test, *args, **kwargs) -> None:
 
 
 def test_scores_test_fails_without_normalisation(client, monkeypatch):
-    monkeypatch.setattr(server.core, "softmax", lambda logits: np.exp(logits))
+    monkeypatch.setattr(server.core.inference, "softmax", lambda logits: np.exp(logits))
     fails(test_promises.test_scores_are_the_softmax_of_the_logits, client)
 
 
@@ -47,14 +48,14 @@ def test_table_tests_fail_when_a_row_changes(aborting_bridge, monkeypatch):
 
 
 def test_stream_window_test_fails_without_a_window(tiny_model_dir, monkeypatch):
-    init = server.grpc_service.SentimentServicer.__init__
-    monkeypatch.setattr(server.grpc_service.SentimentServicer, "__init__", lambda self, core, window: init(self, core, 1000))
+    init = server.transport.servicers.SentimentServicer.__init__
+    monkeypatch.setattr(server.transport.servicers.SentimentServicer, "__init__", lambda self, core, window: init(self, core, 1000))
     fails(test_promises.test_stream_window_bounds_what_one_stream_puts_in_the_queue, tiny_model_dir)
 
 
 def test_message_size_test_fails_without_the_limit(tiny_model_dir, classifier, monkeypatch):
-    options = server.grpc_service.transport_options
-    monkeypatch.setattr(server.grpc_service, "transport_options",
+    options = server.transport.server.transport_options
+    monkeypatch.setattr(server.transport.server, "transport_options",
                         lambda settings: [o for o in options(settings) if "message_length" not in o[0]])
     fails(test_promises.test_max_message_bytes_refuses_a_larger_message_and_keeps_serving, tiny_model_dir, classifier)
 
@@ -71,13 +72,13 @@ def test_int8_test_fails_without_quantization(tiny_model_dir, classifier, monkey
 
 
 def test_batching_test_fails_without_length_neighbours(tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(server.batcher, "LOOKAHEAD_BATCHES", 0)  # the worker then takes one text at a time
+    monkeypatch.setattr(server.batching.queue, "LOOKAHEAD_BATCHES", 0)  # the worker then takes one text at a time
     fails(test_promises.test_concurrent_callers_are_batched_together, tiny_model_dir)
 
 
 def test_queue_seconds_0_test_fails_when_0_still_bounds(monkeypatch):
-    init = server.batcher.DynamicBatcher.__init__
-    monkeypatch.setattr(server.batcher.DynamicBatcher, "__init__",
+    init = server.batching.queue.DynamicBatcher.__init__
+    monkeypatch.setattr(server.batching.queue.DynamicBatcher, "__init__",
                         lambda self, run, **kw: init(self, run, **{**kw, "max_queue_seconds": kw.get("max_queue_seconds") or 5.0}))
     fails(test_batcher.test_time_bound_is_off_when_max_queue_seconds_is_0)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from sentiment.common import __version__
 from sentiment.oip import grpc_predict_v2_pb2 as oip
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
-from server import oip_converters as convert
-from server.core import InferenceCore
+from server.transport import oip_converters as convert
+from server.core.inference import InferenceCore
 from server.errors import NotFound, ServiceError
-from server.grpc_errors import abort_with
-from server.health import HealthState
+from server.transport.errors import abort_with
+from server.transport.health import HealthState
 from server.settings import ServerSettings
 
 OIP_SERVICE_NAME = oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name

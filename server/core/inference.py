@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from server import __version__, chunking, heads
-from server.batch_cost import CostEstimate
-from server.batcher import DynamicBatcher
-from server.chunking import Window, WindowPlan
+from server import __version__
+from server.core import chunking
+from server.engines import heads
+from server.batching.cost import CostEstimate
+from server.batching.queue import DynamicBatcher
+from server.core.chunking import Window, WindowPlan
 from server.engines import describe
 from server.engines.select import rechecked_engine
 from server.errors import DeadlineExceeded, InvalidInput, NotReady, Overloaded, ServiceError
 from server.metrics import ServerMetrics
-from server.model import Encoding, SequenceClassifier
+from server.engines.loading import Encoding, SequenceClassifier
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class WindowPrediction:
 class Explanation:
     prediction: Prediction
     target: str
-    words: list  # server.explain.WordAttribution
+    words: list  # server.engines.explainer.WordAttribution
     convergence_delta: float
     steps: int
     forward_passes: int
@@ -128,7 +130,7 @@ class InferenceCore:
         self.window_plan = WindowPlan.for_model(
             classifier.max_tokens, classifier.tokenizer.num_special_tokens_to_add(pair=False),
             settings.window_tokens(), settings.chunk_overlap_tokens, settings.max_windows)
-        self._explainer = None  # server.explain.Explainer, made at start unless Explain is off
+        self._explainer = None  # server.engines.explainer.Explainer, made at start unless Explain is off
         self._explanations = 0  # Explain calls running or waiting now
         self._explain_turn = asyncio.Lock()  # one explanation on the model thread at a time
 
@@ -286,7 +288,7 @@ class InferenceCore:
 
     async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
                       steps: int | None = None, timeout: float | None = None) -> Explanation:
-        """Attribute one text's prediction (or ``label``) to its words (``server.explain``).
+        """Attribute one text's prediction (or ``label``) to its words (``server.engines.explainer``).
 
         At most ``max_concurrent_explanations`` run or wait at once (RESOURCE_EXHAUSTED at once past
         it); they take the model thread one at a time, so a batch waits behind one explanation at most."""
@@ -333,7 +335,7 @@ class InferenceCore:
                            forward_passes=result.forward_passes)
 
     def _load_explainer(self) -> None:
-        from server.explain import Explainer, float32_model
+        from server.engines.explainer import Explainer, float32_model
 
         self._explainer = Explainer(float32_model(self.classifier), self.classifier.tokenizer,
                                     max_tokens=self.classifier.max_tokens,

@@ -3,7 +3,7 @@
 Whenever the model is free the worker takes what is waiting: the oldest text first (so nothing
 starves), then the queued texts closest to it in length, up to ``max_batch_size`` texts and
 ``max_batch_tokens`` padded tokens, stopping where the batch gets the most real tokens done per
-second by the cost it has learned for the engine (``server.batch_cost``): padding is real work for
+second by the cost it has learned for the engine (``server.batching.cost``): padding is real work for
 bert-base on a CPU (29 texts/s with mixed-length batches of 32, 47 with length-matched batches of 8)
 and nearly free for a small model whose pass is mostly fixed cost. A lone request therefore runs at
 once, and under load batches fill up by themselves while the previous one runs. The model runs on a dedicated thread, off the
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from server.batch_cost import PRIOR, BatchCost, CostEstimate, best_prefix
+from server.batching.cost import PRIOR, BatchCost, CostEstimate, best_prefix
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
-from server.model import Encoding
+from server.engines.loading import Encoding
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 def outputs(kind: str, logits: np.ndarray) -> np.ndarray:
     """What a head means, row by row: probabilities (softmax or sigmoid), or raw values for regression.
-    Long texts read in windows are combined in this space (see ``server.chunking``)."""
+    Long texts read in windows are combined in this space (see ``server.core.chunking``)."""
     if kind == SINGLE_LABEL:
         return softmax(logits)
     if kind == MULTI_LABEL:

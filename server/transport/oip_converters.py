@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sentiment.oip import grpc_predict_v2_pb2 as oip
-from server.core import PredictOptions, Prediction
+from server.core.inference import PredictOptions, Prediction
 from server.errors import InvalidInput
 
 INPUT = "text"

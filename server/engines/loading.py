@@ -18,7 +18,7 @@ from server.engines.quantization import CALIBRATION_TEXTS
 from server.engines.select import engine_for, select_engine
 from server.errors import InvalidInput, ModelLoadError
 from server.hardware import resolve_device
-from server.heads import problem_type
+from server.engines.heads import problem_type
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class SequenceClassifier:
         model.eval()
         config = model.config
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
-        self.problem_type = problem_type(config)  # single-label, multi-label or regression (server.heads)
+        self.problem_type = problem_type(config)  # single-label, multi-label or regression (server.engines.heads)
         limit = min(self.tokenizer.model_max_length, config.max_position_embeddings)
         self.max_tokens = min(limit, max_tokens) if max_tokens else limit
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from server.errors import InvalidInput
-from server.model import Encoding
+from server.engines.loading import Encoding
 
 
 @dataclass(frozen=True)
