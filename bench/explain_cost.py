@@ -15,7 +15,7 @@ import torch
 
 from server.builtin_model import builtin_model_dir
 from server.engines.explainer import Explainer, float32_model
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 
 SENTENCES = {
     "short": "The battery lasts all day",
@@ -47,21 +47,23 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     classifier = SequenceClassifier(str(builtin_model_dir()), device="cpu", dtype="float32")
-    explainer = Explainer(float32_model(classifier), classifier.tokenizer, max_tokens=classifier.max_tokens,
-                          max_batch_tokens=8192)
+    explainer = Explainer(float32_model(classifier.model, classifier.source, classifier.device),
+                          pad_token_id=classifier.tokenizer.pad_token_id, max_batch_tokens=8192)
     rows = []
     for name, text in SENTENCES.items():
-        forward_ms, forward_cpu_ms, _ = timed(lambda: explainer.predict_logits(text), args.repeats)
+        encoding = classifier.tokenizer.for_explanation(text)
+        forward_ms, forward_cpu_ms, _ = timed(lambda: classifier.predict_logits([text]), args.repeats)
         for steps in args.steps:
-            explainer.explain(text, target=None, steps=steps)  # warm-up
-            ms, cpu_ms, explanation = timed(lambda: explainer.explain(text, target=None, steps=steps), args.repeats)
-            rows.append({"text": name, "tokens": explanation.num_tokens, "steps": steps,
+            explainer.explain(text, encoding, target=None, steps=steps)  # warm-up
+            ms, cpu_ms, explanation = timed(lambda: explainer.explain(text, encoding, target=None, steps=steps),
+                                            args.repeats)
+            rows.append({"text": name, "tokens": len(encoding.input_ids), "steps": steps,
                          "forward_passes": explanation.forward_passes, "ms": round(ms, 1), "cpu_ms": round(cpu_ms, 1),
                          "one_forward_pass_ms": round(forward_ms, 2), "one_forward_pass_cpu_ms": round(forward_cpu_ms, 2),
                          "convergence_delta": round(explanation.convergence_delta, 4),
                          "words": [(w.word, round(w.attribution, 3)) for w in explanation.words],
                          "target": classifier.labels[explanation.target]})
-            print(f"{name:<7} {explanation.num_tokens:>3} tokens  {steps:>3} steps  {explanation.forward_passes:>3} rows  "
+            print(f"{name:<7} {len(encoding.input_ids):>3} tokens  {steps:>3} steps  {explanation.forward_passes:>3} rows  "
                   f"{ms:7.1f} ms ({cpu_ms:7.1f} ms CPU)  one forward {forward_ms:.1f} ms ({forward_cpu_ms:.1f} CPU)  "
                   f"delta {explanation.convergence_delta:+.4f}")
     result = {"model": classifier.source, "dtype": "float32", "torch_threads": torch.get_num_threads(),

@@ -20,7 +20,7 @@ import numpy as np
 from server.core import chunking
 from server.engines import heads
 from server.builtin_model import builtin_model_dir
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 
 WINDOWS = (128, 256, 512)
 

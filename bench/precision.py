@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.run import RESULTS, machine
-from server.engines.select import rechecked_engine
+from server.engines.recheck import rechecked_among
 from server.engines.heads import softmax
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 from training.builtin import LABELS, ensure_built, load_splits
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         classifier = SequenceClassifier(str(model_dir), device=args.device, dtype=dtype, engine=engine,
                                         recheck_margin=margin)
         classifier.predict_logits(texts[:64])  # warm-up
-        rechecked = rechecked_engine(classifier.engine)
+        rechecked = rechecked_among(classifier.engine)
         counted = rechecked.counts() if rechecked else (0, 0)
         started = time.perf_counter()
         logits = classifier.predict_logits(texts, batch_size=32)

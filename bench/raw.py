@@ -13,7 +13,7 @@ import statistics
 import time
 
 from bench.texts import benchmark_texts
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 
 
 def measure(model: str, kind: str, device: str, dtype: str, engine: str = "auto") -> dict:

@@ -141,7 +141,7 @@ def write_doc(model: str, tally: Counter, lost: list, seconds: float, args) -> s
     table = f"""## Soak and overload run
 
 Command: `{' '.join(['python -m bench.soak', *args])}` on the {model} model, {seconds:.0f}s, one machine (2 CPU
-cores), server with `--max-queue-size 64`, everything on loopback.
+cores), server with `--max-batch-size 4` (a queue of 64 texts), everything on loopback.
 
 | requests sent | succeeded | refused or rejected with a documented status | lost |
 |---|---|---|---|
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     tally: Counter = Counter()
     lost: list = []
     started = time.perf_counter()
-    with systems.grpc_server(model_dir, logs, max_queue_size=64) as (target, pids, _), \
+    with systems.grpc_server(model_dir, logs, max_batch_size=4) as (target, pids, _, _metrics), \
             systems.bridge(target, logs, workers=2) as (url, _):
         async def run():
             await asyncio.gather(grpc_traffic(target, texts, args.requests, args.callers, tally, lost),

@@ -73,12 +73,20 @@ def children(pid: int) -> list[int]:
     return []
 
 
+class ProcessExited(RuntimeError):
+    """A process a benchmark waits for has exited: waiting longer cannot help."""
+
+
 def wait_until(check, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             if check():
                 return
+        except ProcessExited:
+            raise
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
         time.sleep(0.2)
     raise TimeoutError("system did not become ready")
 
@@ -120,13 +128,26 @@ def grpc_server(model_dir: Path, logs: Path, device: str = "auto", dtype: str = 
     port, metrics_port = free_port(), free_port()
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
     args = [sys.executable, "-m", "server.app", "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-            "--device", device, "--dtype", dtype, "--engine", engine, f"--metrics-port={metrics_port}", *flags]
-    with process(args, log=logs / f"server-{port}.log") as proc:
+            "--dtype", dtype, "--engine", engine, f"--metrics-port={metrics_port}", *flags]
+    env = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}  # the server uses a GPU whenever torch sees one
+    with process(args, env, log=logs / f"server-{port}.log") as proc:
         target = f"127.0.0.1:{port}"
         with SentimentClient(target) as client:
-            client.wait_until_serving(timeout=600)
+            wait_until(lambda: _serving(client, proc), timeout=600)
             info = client.model_info()
         yield target, [proc.pid], info, f"http://127.0.0.1:{metrics_port}/metrics"
+
+
+def _serving(client, proc: subprocess.Popen) -> bool:
+    """Whether the server reports SERVING yet; an exited server fails the wait at once, with its status."""
+    if proc.poll() is not None:
+        raise ProcessExited(f"the server exited with status {proc.returncode} before it was SERVING")
+    from clients import SentimentError
+
+    try:
+        return client.health(timeout=2.0) == "SERVING"
+    except SentimentError:
+        return False
 
 
 @contextlib.contextmanager

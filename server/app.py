@@ -9,17 +9,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import grpc
-import torch
 
 from sentiment.common.logging_setup import configure_logging
-from sentiment.common.tracing import configure_tracing
-from server.batching.queue import model_thread
-from server.core.inference import InferenceCore
-from server.transport.server import create_server, set_serving
-from server.metrics import ServerMetrics
-from server.engines.loading import SequenceClassifier
 from sentiment.common.port_file import write_port_file
-from server.settings import BUILTIN, ServerSettings, load_settings
+from sentiment.common.tracing import configure_tracing
+from server.batching.model_thread import model_thread
+from server.core.classifier import SequenceClassifier
+from server.core.inference import InferenceCore
+from server.core.types import CorePolicy
+from server.metrics import ServerMetrics
+from server.settings import ServerSettings, load_settings
+from server.transport.server import create_server, set_serving
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +56,32 @@ class RunningServer:
 
 
 def load_classifier(settings: ServerSettings) -> SequenceClassifier:
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    if settings.model == BUILTIN:
+    if settings.is_builtin():
         from server.builtin_model import builtin_model_dir, is_built
 
         if not is_built():
-            # the server never trains: `make serve` and `sentiment-serve-all` build it first
-            raise SystemExit(f"the built-in model is not built in {builtin_model_dir()}: build it with "
-                             "`sentiment-build-model` (or `make model`), or start with `sentiment-serve-all`")
-        log.info("serving the built-in model from %s", builtin_model_dir())
-    return SequenceClassifier(settings.model_source(), device=settings.device, dtype=settings.dtype,
-                              engine=settings.engine, max_tokens=settings.max_input_tokens,
-                              max_batch_size=settings.max_batch_size, recheck_margin=settings.recheck_margin)
+            raise SystemExit(f"the built-in model is missing from {builtin_model_dir()}: rebuild it with "
+                             "`sentiment-build-model` (or `make model`)")
+    policy = settings.core_policy()
+    return SequenceClassifier(settings.model_source(), dtype=settings.dtype, engine=settings.engine,
+                              max_batch_size=policy.batching.max_batch_size, name=settings.served_name())
 
 
-async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
-                       executor: Executor | None = None) -> RunningServer:
+async def start_server(settings: ServerSettings, classifier: SequenceClassifier, executor: Executor | None = None,
+                       policy: CorePolicy | None = None) -> RunningServer:
     """Listen at once (health says NOT_SERVING), warm up, then report SERVING. ``executor``: the thread
-    the classifier was loaded on (see ``server.batching.queue.model_thread``)."""
+    the classifier was loaded on (see ``server.batching.model_thread``); ``policy``: the core's limits,
+    by default the settings' (tests narrow a constant here)."""
     metrics = ServerMetrics()
-    core = InferenceCore(classifier, settings, metrics, executor)
-    server, port, health_servicer = create_server(settings, core)
+    core = InferenceCore(classifier, policy or settings.core_policy(), on_batch=metrics.observe_batch, executor=executor)
+    metrics.watch_core(core)
+    server, port, health_servicer = create_server(settings, core, metrics)
     await set_serving(health_servicer, False)
     await server.start()
-    metrics_port = metrics.serve(settings.metrics_host or settings.host, settings.metrics_port) if settings.metrics else None
-    log.info("listening on %s:%d (model %s, %s, %s %s); metrics on port %s", settings.host, port, classifier.source,
-             classifier.device_name, classifier.engine_name, classifier.dtype_name, metrics_port)
+    metrics_port = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port is not None else None
+    log.info("listening on %s:%d (model %s from %s, %s, %s %s); metrics on port %s", settings.host, port,
+             classifier.name, classifier.source, classifier.device_name, classifier.engine_name,
+             classifier.dtype_name, metrics_port)
     if settings.port_file:
         write_port_file(settings.port_file, {"grpc": port, "metrics": metrics_port})
     await core.start()
@@ -92,7 +91,7 @@ async def start_server(settings: ServerSettings, classifier: SequenceClassifier,
 
 
 async def serve(settings: ServerSettings) -> None:
-    executor = model_thread(settings.model_nice)
+    executor = model_thread(settings.core_policy().batching.model_nice)
     classifier = await asyncio.get_running_loop().run_in_executor(executor, load_classifier, settings)
     running = await start_server(settings, classifier, executor)
     stop = asyncio.Event()

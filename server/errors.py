@@ -48,3 +48,9 @@ class NotFound(ServiceError):
     """The caller named a model or version this server does not serve (Open Inference Protocol)."""
 
     code = "NOT_FOUND"
+
+
+class Cancelled(ServiceError):
+    """The caller went away while its work ran (an explanation stops at its next forward pass)."""
+
+    code = "CANCELLED"

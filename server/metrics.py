@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sentiment.common import __version__
 from sentiment.common.metrics import LATENCY_BUCKETS
 
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -43,6 +44,17 @@ class ServerMetrics:
         self.texts.inc(size)
         for wait in waits:
             self.queue_wait_seconds.observe(wait)
+
+    def watch_core(self, core) -> None:
+        """Read the core's queue depth, learned batch costs, int8 re-check counts and model facts at scrape
+        time (the core does not know these metrics exist)."""
+        batcher = core.batcher
+        self.queue_depth.set_function(lambda: batcher.queue_depth)
+        self.watch_batch_costs(batcher.cost_estimates)
+        self.watch_recheck(core.recheck_info)
+        c = core.classifier
+        self.model_info.info({"model": c.name, "source": c.source, "dtype": c.dtype_name, "device": c.device_name,
+                              "version": __version__, "weights_sha256": c.weights_sha256[:16]})
 
     def watch_batch_costs(self, estimates: Callable[[], dict]) -> None:
         """Export the batcher's learned cost per engine, read at scrape time."""

@@ -14,25 +14,37 @@ import time
 from pathlib import Path
 
 import server.app
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 
 HOLD = Path(os.environ["SENTIMENT_TEST_HOLD"])
 STARTED = HOLD.with_name(HOLD.name + ".started")
 HELD = HOLD.with_name(HOLD.name + ".held")
 
 
+def hold(encodings) -> None:
+    with STARTED.open("a") as started:
+        started.write(f"{len(encodings)}\n")
+    announced = False
+    while HOLD.exists():  # only a pass that has said so waits: no race with the test's close
+        if not announced:
+            with HELD.open("a") as held:
+                held.write(f"{len(encodings)}\n")
+            announced = True
+        time.sleep(0.01)
+
+
 class HeldClassifier(SequenceClassifier):
-    def forward(self, encodings):
-        with STARTED.open("a") as started:
-            started.write(f"{len(encodings)}\n")
-        announced = False
-        while HOLD.exists():  # only a pass that has said so waits: no race with the test's close
-            if not announced:
-                with HELD.open("a") as held:
-                    held.write(f"{len(encodings)}\n")
-                announced = True
-            time.sleep(0.01)
-        return super().forward(encodings)
+    """Every forward pass of its runner (the batches, the warm-up) waits at the test's gate first."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        logits = self.runner.logits
+
+        def held_logits(encodings):
+            hold(encodings)
+            return logits(encodings)
+
+        self.runner.logits = held_logits
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 LABELS = ["negative", "neutral", "positive"]
+# Characters per text on the servers tests start in-process (``ServerThread``, ``policy``): narrowed from the
+# server's 20,000 (server.core.types.RequestLimits) so that texts over it stay small.
+MAX_TEXT_CHARS = 2000
 WORDS = ("i love this hate that movie film good bad great awful terrible fine okay not very really "
          "the a an is was it and but so food service day night happy sad").split()
 
@@ -42,12 +45,48 @@ def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0,
     return directory
 
 
-class ServerThread:
-    """The real gRPC server (grpc.aio) on its own event loop in a daemon thread, bound to 127.0.0.1:0."""
+def server_settings(model_dir, **overrides):
+    """Server settings for tests: loopback, port 0, CPU float32, small limits."""
+    from server.settings import ServerSettings
 
-    def __init__(self, settings, classifier):
+    values = dict(model=str(model_dir), host="127.0.0.1", port=0, dtype="float32", max_batch_texts=16,
+                  grace_seconds=2.0, metrics_port=0)
+    values.update(overrides)
+    return ServerSettings(**values)
+
+
+POLICY_PARTS = {"batching": ("max_queue_size", "lookahead_batches", "model_nice", "max_batch_size",
+                             "max_queue_seconds", "max_batch_tokens"),
+                "limits": ("max_text_chars", "max_batch_texts"),
+                "long_text": ("max_windows", "window_tokens", "overlap_tokens"),
+                "explain": ("default_steps", "max_steps", "max_concurrent")}
+
+
+def policy(settings, **constants):
+    """The core policy the settings give, with some of its constants changed (``warmup=False``,
+    ``max_queue_size=4``, ``max_windows=2``, ...): what tests narrow that is not a flag."""
+    import dataclasses
+
+    base = settings.core_policy()
+    constants.setdefault("max_text_chars", MAX_TEXT_CHARS)
+    changes = {"warmup": constants.pop("warmup")} if "warmup" in constants else {}
+    for part, names in POLICY_PARTS.items():
+        own = {name: constants.pop(name) for name in names if name in constants}
+        if own:
+            changes[part] = dataclasses.replace(getattr(base, part), **own)
+    if constants:
+        raise TypeError(f"not a policy constant: {sorted(constants)}")
+    return dataclasses.replace(base, **changes)
+
+
+class ServerThread:
+    """The real gRPC server (grpc.aio) on its own event loop in a daemon thread, bound to 127.0.0.1:0;
+    ``policy``: the core's limits when a test narrows a constant (``policy(settings, ...)``)."""
+
+    def __init__(self, settings, classifier, policy=None):
         self.settings = settings
         self.classifier = classifier
+        self.policy = policy
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="grpc-server")
         self.running = None
@@ -56,7 +95,9 @@ class ServerThread:
         from server.app import start_server
 
         self.thread.start()
-        self.running = asyncio.run_coroutine_threadsafe(start_server(self.settings, self.classifier), self.loop).result(60)
+        narrowed = self.policy or policy(self.settings)
+        self.running = asyncio.run_coroutine_threadsafe(start_server(self.settings, self.classifier, policy=narrowed),
+                                                        self.loop).result(60)
         return self
 
     @property
@@ -153,9 +194,8 @@ def server_process(model_dir, port_file: Path, *extra: str, module: str = "serve
     """``sentiment-server`` on 127.0.0.1, port 0 by default (read it back with ``read_port_file``), on the torch
     engine: these tests are about the process; choosing engines (timed at load) is tests/test_engines.py's."""
     return Process(python_script(module, "--model", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                                 "--port-file", str(port_file), "--device", "cpu", "--engine", "torch",
-                                 "--metrics-port", "0", *extra),
-                   env=env)
+                                 "--port-file", str(port_file), "--engine", "torch", "--metrics-port", "0", *extra),
+                   env={"CUDA_VISIBLE_DEVICES": "", **(env or {})})
 
 
 class Hold:
@@ -197,3 +237,61 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
             last_error = error
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_error!r})")
+
+
+class GatedRunner:
+    """A model runner whose batches wait for ``gate``: the test decides when the model is busy."""
+
+    def __init__(self, runner):
+        self._runner = runner
+        self.gate = threading.Event()
+        self.calls_started = 0
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+    def run(self, encodings):
+        self.calls_started += 1
+        self.gate.wait(30)
+        return self._runner.run(encodings)
+
+
+def gated(classifier):
+    """A copy of ``classifier`` whose runner is a ``GatedRunner`` (returned too)."""
+    import copy
+
+    held = copy.copy(classifier)
+    held.runner = GatedRunner(classifier.runner)
+    return held, held.runner
+
+
+class GatedRecorder:
+    """A runner over the real tiny model whose batches wait for the gate (the test decides when the model is
+    busy) and are recorded: the tokens of every text it saw, and each batch's size."""
+
+    def __init__(self, runner):
+        self._runner = runner
+        self.gate = threading.Event()
+        self.gate.set()
+        self.busy = threading.Event()
+        self.seen: list[int] = []
+        self.batch_sizes: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+    def run(self, encodings):
+        self.busy.set()
+        self.gate.wait(30)
+        self.seen.extend(e.num_tokens for e in encodings)
+        self.batch_sizes.append(len(encodings))
+        return self._runner.run(encodings)
+
+
+def gated_classifier(model_dir):
+    """A fresh classifier of ``model_dir`` whose runner is a ``GatedRecorder`` (returned too)."""
+    from server.core.classifier import SequenceClassifier
+
+    classifier = SequenceClassifier(str(model_dir), device="cpu", dtype="float32")
+    recorder = classifier.runner = GatedRecorder(classifier.runner)
+    return classifier, recorder

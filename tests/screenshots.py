@@ -24,7 +24,7 @@ ROWS = ["I love this place, the staff were so kind", "Terrible service, we waite
 
 def _server_and_bridge(model_dir: Path, jobs_dir: Path):
     from server.app import load_classifier
-    from tests.conftest import server_settings
+    from tests.helpers import server_settings
     from tests.helpers import ServerThread
     from tests.test_bridge import BridgeThread
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from server.batching.cost import BatchCost, CostEstimate, best_prefix
-from tests.test_batcher import FakeModel, _queue_behind_busy_model, enc, make, run
+from tests.support.batching import FakeModel, enc, make, queue_behind_busy_model, run
 
 # bert-base on a 2-core CPU: a forward pass is almost all per-token arithmetic
 PER_TOKEN_HEAVY = CostEstimate(fixed_seconds=0.002, seconds_per_token=0.001)
@@ -62,12 +62,12 @@ def test_nearly_free_padding_batches_texts_of_any_length_together():
     assert picked == [0, 1, 2, 3]
 
 
-def test_budgets_and_the_optional_padding_cap_still_bound_the_batch():
+def test_budgets_still_bound_the_batch():
     lengths = [10, 10, 10, 10, 10]
     assert best_prefix(lengths, fits(FIXED_HEAVY), max_batch_size=3, max_batch_tokens=10_000) == [0, 1, 2]
     assert best_prefix(lengths, fits(FIXED_HEAVY), max_batch_size=8, max_batch_tokens=20) == [0, 1]
-    assert best_prefix([10, 30, 10], fits(FIXED_HEAVY), max_batch_size=8, max_batch_tokens=10_000,
-                       max_padding_ratio=1.1) == [0, 2]
+    # a candidate over the token budget is passed over, the ones after it still considered
+    assert best_prefix([10, 30, 10], fits(FIXED_HEAVY), max_batch_size=8, max_batch_tokens=40) == [0, 2]
 
 
 def test_the_oldest_text_always_runs_even_when_alone_it_is_the_worst_batch():
@@ -95,7 +95,7 @@ def test_under_a_time_bound_the_batcher_caps_batches_at_half_of_it():
         model = FakeModel()
         batcher = make(model, max_batch_size=32, max_batch_tokens=10_000, max_queue_size=100,
                        max_queue_seconds=bound, cost=slow)
-        await _queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(8)])
+        await queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(8)])
         await batcher.drain()
         return batcher.max_batch_seconds, model.batches[1:]
 
@@ -111,7 +111,7 @@ def test_the_batcher_forms_batches_by_the_cost_it_is_given(cost, expected):
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_size=8, max_batch_tokens=10_000, cost=cost)
-        await _queue_behind_busy_model(batcher, model, [[enc(n)] for n in (10, 40, 10)])
+        await queue_behind_busy_model(batcher, model, [[enc(n)] for n in (10, 40, 10)])
         await batcher.drain()
         return model.batches[1:]
 
@@ -123,9 +123,9 @@ def test_the_batcher_learns_a_cost_per_engine_from_the_batches_it_runs():
         return "single" if size == 1 else "batched"
 
     async def scenario():
-        model = FakeModel()
-        batcher = make(model, engine_key=key)
-        await _queue_behind_busy_model(batcher, model, [[enc(7)] for _ in range(3)])
+        model = FakeModel(key=key)
+        batcher = make(model)
+        await queue_behind_busy_model(batcher, model, [[enc(7)] for _ in range(3)])
         await batcher.submit([enc(5)])
         await batcher.submit([enc(6), enc(6)])  # one call of two texts: one batch of two
         await batcher.drain()

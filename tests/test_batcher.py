@@ -5,55 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import numpy as np
 import pytest
 
 from server.batching.cost import CostEstimate
-from server.batching.queue import DynamicBatcher
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
-from server.engines.loading import Encoding
-
-
-def enc(tokens: int) -> Encoding:
-    return Encoding(input_ids=list(range(tokens)), truncated=False)
-
-
-class FakeModel:
-    """Records every batch; optionally blocks until released, so tests control when the model is busy."""
-
-    def __init__(self, fail_on: int | None = None):
-        self.batches: list[list[int]] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        self.fail_on = fail_on
-        self.calls_started = 0
-
-    def __call__(self, encodings: list[Encoding]) -> np.ndarray:
-        self.calls_started += 1
-        self.gate.wait(10)
-        lengths = [e.num_tokens for e in encodings]
-        self.batches.append(lengths)
-        if self.fail_on in lengths:
-            raise RuntimeError("boom")
-        return np.array([[float(n), 0.0] for n in lengths], dtype=np.float32)
-
-
-async def until(condition) -> None:
-    """Yield to the event loop until ``condition()`` holds (a readiness check, not a fixed sleep)."""
-    while not condition():
-        await asyncio.sleep(0.001)
-
-
-def run(coroutine):
-    return asyncio.run(asyncio.wait_for(coroutine, 30))
-
-
-def make(model, **kw):
-    settings = dict(max_batch_size=4, max_batch_tokens=1000, max_queue_size=16)
-    settings.update(kw)
-    batcher = DynamicBatcher(model, **settings)
-    batcher.start()
-    return batcher
+from tests.support.batching import FakeModel, enc, make, queue_behind_busy_model, run, until
 
 
 def test_a_lone_request_runs_at_once_without_waiting_for_company():
@@ -69,22 +25,11 @@ def test_a_lone_request_runs_at_once_without_waiting_for_company():
     assert rows[0][0] == 5.0
 
 
-async def _queue_behind_busy_model(batcher, model, groups):
-    """Occupy the model with one call, queue ``groups`` behind it, then release the model."""
-    model.gate.clear()
-    first = asyncio.create_task(batcher.submit([enc(1)]))
-    await until(lambda: model.calls_started == 1)
-    tasks = [asyncio.create_task(batcher.submit(g)) for g in groups]
-    await until(lambda: batcher.queue_depth == sum(map(len, groups)))
-    model.gate.set()
-    return await first, await asyncio.gather(*tasks)
-
-
 def test_queued_requests_share_batches_up_to_max_batch_size_and_answer_each_caller():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_size=4)
-        _, results = await _queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(10)])
+        _, results = await queue_behind_busy_model(batcher, model, [[enc(10)] for _ in range(10)])
         await batcher.drain()
         return model.batches, results
 
@@ -98,7 +43,7 @@ def test_token_budget_limits_padded_tokens_per_batch():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_size=8, max_batch_tokens=100)
-        await _queue_behind_busy_model(batcher, model, [[enc(30)] for _ in range(6)])
+        await queue_behind_busy_model(batcher, model, [[enc(30)] for _ in range(6)])
         await batcher.drain()
         return model.batches
 
@@ -111,7 +56,7 @@ def test_batches_group_texts_of_similar_length():
     async def scenario():
         model = FakeModel()
         batcher = make(model, max_batch_size=2)
-        await _queue_behind_busy_model(batcher, model, [[enc(n)] for n in (5, 100, 6, 101)])
+        await queue_behind_busy_model(batcher, model, [[enc(n)] for n in (5, 100, 6, 101)])
         await batcher.drain()
         return model.batches
 
@@ -197,18 +142,6 @@ def test_drain_finishes_queued_work_then_refuses_new_calls():
         return [r[0][0] for r in await asyncio.gather(*queued)]
 
     assert run(scenario()) == [1.0, 2.0, 3.0]
-
-
-def test_padding_ratio_keeps_texts_of_other_lengths_out_of_a_batch():
-    async def scenario():
-        model = FakeModel()
-        batcher = make(model, max_batch_size=4, max_batch_tokens=1000, max_padding_ratio=1.1)
-        await _queue_behind_busy_model(batcher, model, [[enc(n)] for n in (10, 30, 10, 31)])
-        await batcher.drain()
-        return model.batches
-
-    batches = run(scenario())
-    assert sorted(map(sorted, batches[1:])) == [[10, 10], [30, 31]]  # not one batch padded to 31
 
 
 async def _one_running_one_queued(batcher, model, running_text, queued_text):

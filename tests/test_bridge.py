@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from clients import SentimentClient
 from rest_bridge.app import create_app
 from rest_bridge.settings import BridgeSettings
-from tests.helpers import LABELS
+from tests.helpers import LABELS, MAX_TEXT_CHARS
 
 
 class BridgeThread:
@@ -98,7 +98,7 @@ def test_truncation_reported_and_reject_gives_400(bridge):
     ({"json": {"text": ""}}, 400, "INVALID_ARGUMENT"),
     ({"json": {"texts": []}}, 400, "INVALID_ARGUMENT"),
     ({"json": {"texts": ["a"] * 17}}, 400, "INVALID_ARGUMENT"),
-    ({"json": {"text": "x" * 2001}}, 400, "INVALID_ARGUMENT"),
+    ({"json": {"text": "x" * (MAX_TEXT_CHARS + 1)}}, 400, "INVALID_ARGUMENT"),
     ({"json": {"text": "x" * 70000}}, 413, "PAYLOAD_TOO_LARGE"),
 ])
 def test_bad_input_gets_a_clear_json_4xx(bridge, kwargs, status, code):

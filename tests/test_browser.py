@@ -12,7 +12,7 @@ import requests
 
 from clients import SentimentClient
 from tests.browser import DESKTOP, PHONE, chromium, missing_browser
-from tests.helpers import LABELS, refused_port
+from tests.helpers import LABELS, MAX_TEXT_CHARS, refused_port
 from tests.test_bridge import BridgeThread
 
 pytestmark = pytest.mark.browser
@@ -122,7 +122,7 @@ def test_the_prediction_stays_when_explain_is_missing_or_busy(bridge, visit, sta
 
 def test_a_refused_text_and_a_busy_service_read_as_sentences(bridge, visit):
     page = visit(bridge.url).page
-    classify(page, "x" * 2001)  # over the server's max_text_chars: a real 400 INVALID_ARGUMENT
+    classify(page, "x" * (MAX_TEXT_CHARS + 1))  # over the server's max_text_chars: a real 400 INVALID_ARGUMENT
     page.wait_for_selector("#error:not([hidden])")
     assert page.get_attribute("#error", "data-status") == "400"
     assert "refused this input" in page.inner_text("#error")

@@ -18,7 +18,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def builtin_classifier():
-    from server.engines.loading import SequenceClassifier
+    from server.core.classifier import SequenceClassifier
 
     return SequenceClassifier(str(builtin_model_dir()), dtype="float32")
 

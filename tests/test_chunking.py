@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 
 import numpy as np
 import pytest
 
 from clients import SentimentClient, SentimentError
-from server.core.chunking import WindowPlan, count_windows, split
-from tests.conftest import server_settings
-from tests.helpers import LABELS, WORDS, ServerThread
+from server.core.chunking import WindowPlan, count_windows
+from tests.helpers import LABELS, WORDS, ServerThread, gated, policy, server_settings
 
 # The tiny model takes 64 tokens: windows of 64 hold 62 text tokens and overlap by 16, so they start every
 # 46 tokens. 120 one-token words make three windows: tokens [0, 62), [46, 108) and [92, 120).
@@ -34,8 +32,8 @@ def test_windows_cover_the_text_on_token_boundaries_with_special_tokens_each(cla
     text = long_text()
     plan = plan_for(classifier)
     assert (plan.window_tokens, plan.overlap_tokens) == (64, 16)
-    (windows,) = split(classifier.tokenizer, [text], plan)
-    tokenizer = classifier.tokenizer
+    (windows,) = classifier.tokenizer.windows([text], plan)
+    tokenizer = classifier.tokenizer.hf
     content = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(content) == THREE_WINDOW_WORDS and len(windows) == 3
     assert [w.text_tokens for w in windows] == [62, 62, 28]
@@ -50,7 +48,7 @@ def test_windows_cover_the_text_on_token_boundaries_with_special_tokens_each(cla
 
 
 def test_a_text_that_fits_is_one_window_equal_to_its_ordinary_encoding(classifier):
-    (windows,) = split(classifier.tokenizer, ["i love this film"], plan_for(classifier))
+    (windows,) = classifier.tokenizer.windows(["i love this film"], plan_for(classifier))
     assert len(windows) == 1
     assert windows[0].encoding.input_ids == classifier.encode(["i love this film"])[0].input_ids
 
@@ -61,18 +59,17 @@ def test_window_count_and_plan_bounds():
     assert plan.window_tokens == 512 and plan.overlap_tokens == 509  # windows still move on
 
 
-def test_the_built_in_model_reads_in_windows_of_its_training_length_unless_told():
+def test_the_built_in_model_reads_in_windows_of_its_training_length():
     """Measured by bench.long_texts: the built-in model (trained on 128-token texts) reads long reviews best
-    in 128-token windows; any other model defaults to its own limit, and --chunk-tokens wins for both."""
+    in 128-token windows; any other model defaults to its own limit."""
     from server.builtin_model import TRAINED_MAX_TOKENS, builtin_model_dir
     from server.settings import load_settings
 
     assert TRAINED_MAX_TOKENS == 128
-    assert load_settings([]).window_tokens() == TRAINED_MAX_TOKENS
-    assert load_settings(["--chunk-tokens", "256"]).window_tokens() == 256
-    assert load_settings(["--model", str(builtin_model_dir())]).window_tokens() == TRAINED_MAX_TOKENS  # by path too
-    assert load_settings(["--model", "/models/other"]).window_tokens() is None
-    assert load_settings(["--model", "/models/other", "--chunk-tokens", "96"]).window_tokens() == 96
+    assert load_settings([]).core_policy().long_text.window_tokens == TRAINED_MAX_TOKENS
+    by_path = load_settings(["--model", str(builtin_model_dir())])
+    assert by_path.core_policy().long_text.window_tokens == TRAINED_MAX_TOKENS
+    assert load_settings(["--model", "/models/other"]).core_policy().long_text.window_tokens is None
 
 
 def test_three_windows_are_read_and_combined_by_their_token_weighted_mean(client, classifier):
@@ -83,7 +80,7 @@ def test_three_windows_are_read_and_combined_by_their_token_weighted_mean(client
     assert [w.prediction.num_tokens for w in windows] == [64, 64, 30]
     assert prediction.num_tokens == 64 + 64 + 30
     # every window is its own prediction of exactly its tokens
-    (planned,) = split(classifier.tokenizer, [text], plan_for(classifier))
+    (planned,) = classifier.tokenizer.windows([text], plan_for(classifier))
     logits = classifier.forward([w.encoding for w in planned])
     for window, plan, row in zip(windows, planned, logits):
         assert (window.start, window.end) == (plan.start, plan.end)
@@ -103,7 +100,8 @@ def test_windows_are_returned_only_when_asked(client):
 
 
 def test_past_the_window_cap_is_invalid_argument_naming_the_text(tiny_model_dir, classifier):
-    with ServerThread(server_settings(tiny_model_dir, max_windows=2), classifier) as server:
+    settings = server_settings(tiny_model_dir)
+    with ServerThread(settings, classifier, policy(settings, max_windows=2)) as server:
         with SentimentClient(server.target, timeout=10) as client:
             assert client.predict(long_text(100), truncation="chunk").windows == 2
             with pytest.raises(SentimentError) as error:
@@ -113,7 +111,8 @@ def test_past_the_window_cap_is_invalid_argument_naming_the_text(tiny_model_dir,
 
 
 def test_the_server_default_can_be_chunk_and_a_request_still_overrides_it(tiny_model_dir, classifier):
-    with ServerThread(server_settings(tiny_model_dir, long_text="chunk", warmup=False), classifier) as server:
+    settings = server_settings(tiny_model_dir, long_text="chunk")
+    with ServerThread(settings, classifier, policy(settings, warmup=False)) as server:
         with SentimentClient(server.target, timeout=10) as client:
             assert client.predict(long_text()).windows == 3
             cut = client.predict(long_text(), truncation="truncate")
@@ -122,44 +121,28 @@ def test_the_server_default_can_be_chunk_and_a_request_still_overrides_it(tiny_m
     assert (info.long_text, info.window_tokens, info.overlap_tokens, info.max_windows) == ("chunk", 64, 16, 32)
 
 
-class GatedClassifier:
-    """The real classifier, whose forward passes wait for ``gate``: the test decides when the model is busy."""
-
-    def __init__(self, classifier):
-        self._classifier = classifier
-        self.gate = threading.Event()
-        self.calls_started = 0
-
-    def __getattr__(self, name):
-        return getattr(self._classifier, name)
-
-    def forward(self, encodings):
-        self.calls_started += 1
-        self.gate.wait(30)
-        return self._classifier.forward(encodings)
-
-
 def test_admission_counts_every_window_of_a_chunked_text(tiny_model_dir, classifier):
     """With the model busy, a 3-window text takes three of the queue's four places: a second one is refused,
     a one-window text still fits."""
-    from server.core.inference import InferenceCore, PredictOptions
+    from server.core.inference import InferenceCore
+    from server.core.types import PredictOptions
     from server.errors import Overloaded
 
-    gated = GatedClassifier(classifier)
+    held, gate = gated(classifier)
     chunked = PredictOptions(truncation="chunk")
 
     async def scenario():
-        core = InferenceCore(gated, server_settings(tiny_model_dir, max_queue_size=4, warmup=False))
+        core = InferenceCore(held, policy(server_settings(tiny_model_dir), max_queue_size=4, warmup=False))
         await core.start()
         busy = asyncio.ensure_future(core.predict(["i love this"]))
-        await _until(lambda: gated.calls_started == 1)
+        await _until(lambda: gate.calls_started == 1)
         first = asyncio.ensure_future(core.predict([long_text()], chunked))
         await _until(lambda: core.batcher.queue_depth == 3)
         with pytest.raises(Overloaded):
             await core.predict([long_text(seed=2)], chunked)
         short = asyncio.ensure_future(core.predict(["i love this"], chunked))
         await _until(lambda: core.batcher.queue_depth == 4)
-        gated.gate.set()
+        gate.gate.set()
         results = await asyncio.gather(first, short, busy)
         texts_run = core.batcher.stats.texts
         await core.stop()
@@ -171,7 +154,8 @@ def test_admission_counts_every_window_of_a_chunked_text(tiny_model_dir, classif
 
 
 def test_a_call_needing_more_windows_than_the_queue_holds_is_invalid_not_overloaded(tiny_model_dir, classifier):
-    with ServerThread(server_settings(tiny_model_dir, max_queue_size=2, warmup=False), classifier) as server:
+    settings = server_settings(tiny_model_dir)
+    with ServerThread(settings, classifier, policy(settings, max_queue_size=2, warmup=False)) as server:
         with SentimentClient(server.target, timeout=10) as client:
             with pytest.raises(SentimentError) as error:
                 client.predict(long_text(), truncation="chunk")

@@ -24,8 +24,8 @@ def test_environment_variables_and_flags_both_configure_the_server(monkeypatch):
 
     monkeypatch.setenv("SENTIMENT_MAX_BATCH_SIZE", "7")
     monkeypatch.setenv("SENTIMENT_PORT", "1234")
-    settings = load_settings(["--port", "4321", "--no-reflection"])
-    assert (settings.max_batch_size, settings.port, settings.reflection) == (7, 4321, False)
+    settings = load_settings(["--port", "4321", "--no-access-log"])
+    assert (settings.max_batch_size, settings.port, settings.access_log) == (7, 4321, False)
 
 
 RELIABILITY = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from server.engines import onnx_engine, select
-from server.engines.select import Route, RoutedEngine, fastest_by_size
-from server.engines.loading import SequenceClassifier
+from server.engines import Engine, Route
+from server.engines.select import RoutedEngine, fastest_by_size
+from server.core.classifier import SequenceClassifier
 from tests.helpers import build_tiny_model
 
 TEXTS = ["i love this", "bad film", "okay day", "the food was not very good but the service was great " * 3]
@@ -133,7 +134,7 @@ def test_a_model_the_export_cannot_handle_falls_back_to_torch_with_one_clear_lin
     assert fallback.predict_logits(TEXTS).shape == (len(TEXTS), 3)
 
 
-class FakeEngine:
+class FakeEngine(Engine):
     device = "cpu"
 
     def __init__(self, name: str):
@@ -198,7 +199,7 @@ def test_a_routed_engine_runs_each_batch_on_its_own_engine():
 
 def test_the_server_reports_its_engine_and_learned_batch_costs(tiny_model_dir, onnx_classifier):
     from clients import SentimentClient
-    from tests.conftest import server_settings
+    from tests.helpers import server_settings
     from tests.helpers import ServerThread
 
     with ServerThread(server_settings(tiny_model_dir, engine="onnxruntime"), onnx_classifier) as running:

@@ -11,8 +11,8 @@ import torch
 
 from clients import AsyncSentimentClient, SentimentClient, SentimentError
 from clients.cli import main
-from tests.conftest import server_settings
-from tests.helpers import LABELS, ServerThread
+from tests.helpers import server_settings
+from tests.helpers import LABELS, ServerThread, policy
 
 # "lovely", "films" and "xyz" are not in the tiny vocabulary: they become several word pieces each
 TEXT = "I love this lovely  movie, but the food was AWFUL! xyz"
@@ -21,7 +21,7 @@ TEXT = "I love this lovely  movie, but the food was AWFUL! xyz"
 def baseline_logit_difference(classifier, text: str, target: int) -> float:
     """What IG's attributions must add up to: the target logit of the text minus that of the baseline
     (every word piece replaced by [PAD], special tokens kept)."""
-    tokenizer = classifier.tokenizer
+    tokenizer = classifier.tokenizer.hf
     encoding = tokenizer(text, return_special_tokens_mask=True)
     ids = torch.tensor([encoding["input_ids"]])
     special = torch.tensor([encoding["special_tokens_mask"]], dtype=torch.bool)
@@ -86,19 +86,20 @@ def test_an_explanation_stops_at_its_deadline_or_when_its_caller_goes(classifier
     """The explainer checks before every forward pass; a deadline already past stops it before the first."""
     import time
 
-    from server.errors import DeadlineExceeded
-    from server.engines.explainer import Cancelled, Explainer
+    from server.engines.explainer import Explainer
+    from server.errors import Cancelled, DeadlineExceeded
 
-    explainer = Explainer(classifier.model, classifier.tokenizer, max_tokens=64, max_batch_tokens=512)
+    explainer = Explainer(classifier.model, pad_token_id=classifier.tokenizer.pad_token_id, max_batch_tokens=512)
+    encoding = classifier.tokenizer.for_explanation(TEXT)
     with pytest.raises(DeadlineExceeded):
-        explainer.explain(TEXT, target=None, steps=50, stop_at=time.monotonic())
+        explainer.explain(TEXT, encoding, target=None, steps=50, stop_at=time.monotonic())
     gone = threading.Event()
     gone.set()
     with pytest.raises(Cancelled):
-        explainer.explain(TEXT, target=None, steps=50, cancelled=gone)
+        explainer.explain(TEXT, encoding, target=None, steps=50, cancelled=gone)
     # rows through the model: the prediction, the embeddings of text and baseline, one per step, the delta's two
-    assert explainer.explain(TEXT, target=None, steps=4).forward_passes == 1 + 2 + 4 + 2
-    assert explainer.explain(TEXT, target=None, steps=10).forward_passes == 1 + 2 + 10 + 2
+    assert explainer.explain(TEXT, encoding, target=None, steps=4).forward_passes == 1 + 2 + 4 + 2
+    assert explainer.explain(TEXT, encoding, target=None, steps=10).forward_passes == 1 + 2 + 10 + 2
 
 
 def test_a_spent_deadline_answers_deadline_exceeded(client):
@@ -110,8 +111,8 @@ def test_a_spent_deadline_answers_deadline_exceeded(client):
 def test_past_the_explanation_limit_calls_are_refused_at_once(tiny_model_dir, classifier):
     """Hold the model thread with a gate: one explanation waits for it (the limit is 1), the next is refused
     at once, and predictions are not limited by it."""
-    settings = server_settings(tiny_model_dir, max_concurrent_explanations=1, warmup=False)
-    with ServerThread(settings, classifier) as server:
+    settings = server_settings(tiny_model_dir, max_concurrent_explanations=1)
+    with ServerThread(settings, classifier, policy(settings, warmup=False)) as server:
         core = server.running.core
         gate = threading.Event()
         held = asyncio.run_coroutine_threadsafe(core.batcher.run_in_worker(gate.wait, 30), server.loop)
@@ -119,7 +120,7 @@ def test_past_the_explanation_limit_calls_are_refused_at_once(tiny_model_dir, cl
         async def scenario():
             async with AsyncSentimentClient(server.target, timeout=30) as client:
                 waiting = asyncio.ensure_future(client.explain(TEXT, steps=10))
-                while core._explanations < 1:
+                while core.explanations._running < 1:
                     await asyncio.sleep(0.001)
                 with pytest.raises(SentimentError) as refused:
                     await client.explain(TEXT, steps=10)

@@ -16,37 +16,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clients import AsyncSentimentClient, SentimentClient, SentimentError
-from server.engines.loading import SequenceClassifier
-from tests.conftest import server_settings
-from tests.helpers import LABELS, Hold, ServerThread, read_port_file, server_process, wait_for
+from server.core.classifier import SequenceClassifier
+
+from tests.helpers import (LABELS, MAX_TEXT_CHARS, Hold, ServerThread, gated_classifier, policy, read_port_file, server_process,
+                           server_settings, wait_for)
 from tests.test_bridge import BridgeThread
-
-
-class GatedClassifier(SequenceClassifier):
-    """The real tiny model, but each forward pass waits for the gate: the test decides when it is busy."""
-
-    def __init__(self, model_dir):
-        super().__init__(str(model_dir), device="cpu", dtype="float32")
-        self.gate = threading.Event()
-        self.gate.set()
-        self.busy = threading.Event()
-        self.seen: list[int] = []
-        self.batch_sizes: list[int] = []
-
-    def forward(self, encodings):
-        self.busy.set()
-        self.gate.wait(30)
-        self.seen.extend(e.num_tokens for e in encodings)
-        self.batch_sizes.append(len(encodings))
-        return super().forward(encodings)
 
 
 @pytest.fixture
 def gated(tiny_model_dir):
-    classifier = GatedClassifier(tiny_model_dir)
-    with ServerThread(server_settings(tiny_model_dir, max_queue_size=8, max_batch_size=4, warmup=False), classifier) as server:
-        yield server, classifier
-        classifier.gate.set()
+    classifier, recorder = gated_classifier(tiny_model_dir)
+    settings = server_settings(tiny_model_dir, max_batch_size=4)
+    with ServerThread(settings, classifier, policy(settings, max_queue_size=8, warmup=False)) as server:
+        yield server, recorder
+        recorder.gate.set()
 
 
 def test_overload_refuses_the_excess_at_once_and_serves_the_queue(gated):
@@ -164,16 +147,6 @@ def test_a_call_past_its_deadline_ends_deadline_exceeded_and_is_never_run(gated)
     assert server.running.core.batcher.stats.dropped >= 1
 
 
-def test_reflection_can_be_switched_off(tiny_model_dir, classifier):
-    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-
-    with ServerThread(server_settings(tiny_model_dir, reflection=False), classifier) as server:
-        with grpc.insecure_channel(server.target) as channel:
-            with pytest.raises(grpc.RpcError) as error:
-                list(ProtoReflectionDescriptorDatabase(channel).get_services())
-            assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_sigkill_of_the_server_gives_503_then_bridge_and_clients_recover(tiny_model_dir, tmp_path):
     """The server is killed while the model holds a call (the test's gate): that call, and the job it
     belongs to, ride through the restart; the bridge answers 503 while the server is down and recovers."""
@@ -240,7 +213,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-MAX_TEXTS, MAX_CHARS, MAX_TOKENS = 16, 2000, 64  # the test server's limits (tests/conftest.py, the tiny model)
+MAX_TEXTS, MAX_CHARS, MAX_TOKENS = 16, MAX_TEXT_CHARS, 64  # the test server's limits (tests/helpers.py, the tiny model)
 
 
 def first_problem(texts: list[str], reject: bool, tokenizer) -> str | None:
@@ -261,7 +234,7 @@ def first_problem(texts: list[str], reject: bool, tokenizer) -> str | None:
 def test_any_unicode_batch_is_answered_when_valid_and_refused_naming_the_field_when_not(grpc_server, classifier, texts, reject):
     """Valid batches (whatever their script) are answered, one prediction per text; invalid ones get
     INVALID_ARGUMENT naming the first bad field; the server stays up either way."""
-    problem = first_problem(texts, reject, classifier.tokenizer)
+    problem = first_problem(texts, reject, classifier.tokenizer.hf)
     with SentimentClient(grpc_server.target, timeout=30) as client:
         try:
             predictions = client.predict_batch(texts, truncation="reject" if reject else "truncate")

@@ -9,7 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import AsyncSentimentClient, SentimentError
-from tests.helpers import LABELS
+from tests.helpers import LABELS, MAX_TEXT_CHARS
 
 
 def test_predict_returns_a_label_with_probabilities_for_every_class(client):
@@ -67,7 +67,7 @@ def test_long_text_is_truncated_by_default_and_rejected_on_request(client):
 @pytest.mark.parametrize("texts, field", [
     ([""], "texts[0]"),
     (["fine", "   "], "texts[1]"),
-    (["x" * 2001], "texts[0]"),
+    (["x" * (MAX_TEXT_CHARS + 1)], "texts[0]"),
     ([], "texts"),
     (["a"] * 17, "texts"),
 ])

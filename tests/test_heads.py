@@ -8,7 +8,7 @@ import requests
 
 from clients import SentimentClient
 from server.engines import heads
-from tests.conftest import server_settings
+from tests.helpers import server_settings
 from tests.helpers import ServerThread, build_tiny_model
 
 EMOTIONS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
@@ -39,7 +39,7 @@ def test_a_regression_head_with_several_outputs_is_refused_at_load():
 
 
 def served(directory):
-    from server.engines.loading import SequenceClassifier
+    from server.core.classifier import SequenceClassifier
 
     classifier = SequenceClassifier(str(directory), device="cpu", dtype="float32")
     return classifier, ServerThread(server_settings(directory, warmup=False), classifier)

@@ -13,7 +13,7 @@ import requests
 
 from clients import SentimentClient
 from rest_bridge.jobstore import JobStore
-from tests.helpers import LABELS, Process, python_script, read_port_file, refused_port, wait_for
+from tests.helpers import LABELS, MAX_TEXT_CHARS, Process, python_script, read_port_file, refused_port, wait_for
 from tests.test_bridge import BridgeThread
 
 CSV_TEXT = "id,text,label\n1,i love this film,pos\n2,terrible food,neg\n3,,none\n4,\"okay, not great\",mid\n"
@@ -67,7 +67,7 @@ def test_csv_is_scored_in_order_with_its_columns_kept(bridge, grpc_server):
 
 
 def test_jsonl_rows_too_long_for_the_server_fail_alone(bridge):
-    rows = [{"text": "good day", "n": 1}, {"text": "x" * 2001, "n": 2}, {"text": "bad night", "n": 3}]
+    rows = [{"text": "good day", "n": 1}, {"text": "x" * (MAX_TEXT_CHARS + 1), "n": 2}, {"text": "bad night", "n": 3}]
     job = upload(bridge.url, "\n".join(json.dumps(r) for r in rows), filename="t.jsonl").json()
     status = finished(bridge.url, job["id"])
     assert (status["state"], status["done"], status["errors"]) == ("done", 3, 1)

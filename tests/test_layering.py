@@ -47,7 +47,7 @@ def test_no_package_imports_a_layer_it_must_not_know(package):
 
 def test_the_scan_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "example.py"
-    source.write_text("import os\n\ndef later():\n    from server.engines.loading import SequenceClassifier\n    import training.builtin\n")
+    source.write_text("import os\n\ndef later():\n    from server.core.classifier import SequenceClassifier\n    import training.builtin\n")
     assert imported_packages(source) == {"os", "server", "training"}
 
 

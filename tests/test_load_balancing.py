@@ -21,7 +21,7 @@ def served_predicts(metrics_port: int) -> float:
 
 def test_round_robin_spreads_calls_and_survives_a_replica_dying(tiny_model_dir, tmp_path):
     port_files = [tmp_path / f"replica-{i}.json" for i in range(REPLICAS)]
-    replicas = [server_process(tiny_model_dir, port_file, "--no-warmup") for port_file in port_files]
+    replicas = [server_process(tiny_model_dir, port_file) for port_file in port_files]
     for replica in replicas:
         replica.__enter__()
     try:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from server.errors import InvalidInput, ModelLoadError
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 from tests.helpers import LABELS, build_tiny_model
 
 
@@ -44,7 +44,7 @@ def test_encode_truncates_keeping_the_closing_token_or_rejects(classifier):
     short, long = classifier.encode(["good film", "good " * 100])
     assert (short.num_tokens, short.truncated) == (4, False)
     assert (long.num_tokens, long.truncated) == (64, True)
-    assert long.input_ids[-1] == classifier.tokenizer.sep_token_id
+    assert long.input_ids[-1] == classifier.tokenizer.hf.sep_token_id
     with pytest.raises(InvalidInput) as error:
         classifier.encode(["ok", "good " * 100], truncate=False)
     assert error.value.field == "texts[1]"
@@ -77,7 +77,7 @@ def test_cuda_path_matches_cpu(tiny_model_dir, classifier):
 def test_cuda_auto_dtype_serves_over_grpc_with_cpu_labels(tiny_model_dir, classifier):
     """device=auto picks the GPU, dtype=auto picks bf16/fp16 there, and what it serves matches the CPU's float32."""
     from clients import SentimentClient
-    from tests.conftest import server_settings
+    from tests.helpers import server_settings
     from tests.helpers import ServerThread
 
     gpu = SequenceClassifier(str(tiny_model_dir), device="auto", dtype="auto")
@@ -96,7 +96,7 @@ def test_the_fast_tokenizer_path_matches_transformers_tokenizer(classifier):
     """encode() calls the Rust tokenizer directly (the request path's cheapest way in); it must give the
     ids the model's own tokenizer gives, special tokens included."""
     texts = ["good film", "I LOVE this!!", "naïve café — 東京 🎉", "  spaced   out  ", "good " * 100]
-    expected = classifier.tokenizer(texts, add_special_tokens=True)["input_ids"]
+    expected = classifier.tokenizer.hf(texts, add_special_tokens=True)["input_ids"]
     got = [e.input_ids for e in classifier.encode(texts[:-1])] + [classifier.encode(texts[-1:])[0].input_ids]
     assert got[:-1] == expected[:-1]
     assert got[-1] == expected[-1][: classifier.max_tokens - 1] + expected[-1][-1:]

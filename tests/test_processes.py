@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from clients import SentimentClient, SentimentError
+from server.batching.policy import BatchPolicy
 from tests.helpers import LABELS, Hold, Process, python_script, read_port_file, server_process, wait_for
 
 
@@ -170,7 +171,7 @@ def _outcome(call, *args, **kwargs) -> tuple[str, str]:
 def test_not_serving_and_refusing_calls_while_warming_up(tiny_model_dir, tmp_path):
     """The server listens at once but says NOT_SERVING (and refuses Predict with UNAVAILABLE) until its
     warm-up batches have run; here the test holds the first warm-up batch."""
-    process, hold = held_server(tiny_model_dir, tmp_path, "--warmup")
+    process, hold = held_server(tiny_model_dir, tmp_path)
     hold.close()
     with process as server:
         target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
@@ -186,28 +187,30 @@ def test_not_serving_and_refusing_calls_while_warming_up(tiny_model_dir, tmp_pat
 
 @contextlib.contextmanager
 def sigterm_during_a_held_call(tiny_model_dir, tmp_path, *flags: str, timeout: float):
-    """A held server (warm-up off) with one call on the model, then SIGTERM: yields the server, a client,
-    the hold, the thread making the held call and its outcome (a list, empty until the call returns)."""
-    process, hold = held_server(tiny_model_dir, tmp_path, "--no-warmup", *flags)
+    """A held server with one call on the model (after its warm-up), then SIGTERM: yields the server, a
+    client, the hold, the thread making the held call, its outcome (a list, empty until the call returns)
+    and the forward passes started before it (the warm-up's)."""
+    process, hold = held_server(tiny_model_dir, tmp_path, *flags)
     with process as server:
         target = f"127.0.0.1:{read_port_file(tmp_path / 'ports.json', server)['grpc']}"
         with SentimentClient(target, timeout=timeout, retries=False) as client:
             client.wait_until_serving(timeout=120)
+            warm_up = hold.forward_passes_started()
             hold.close()
             held: list[tuple[str, str]] = []
             holder = threading.Thread(target=lambda: held.append(_outcome(client.predict, "good film")))
             holder.start()
-            wait_for(lambda: hold.forward_passes_started() == 1, what="the call on the model")
+            wait_for(lambda: hold.forward_passes_started() == warm_up + 1, what="the call on the model")
             server.proc.send_signal(signal.SIGTERM)
-            yield server, client, hold, holder, held
+            yield server, client, hold, holder, held, warm_up
 
 
 def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame_duck(tiny_model_dir, tmp_path):
     """On SIGTERM: health NOT_SERVING at once; new calls refused by our handlers (UNAVAILABLE, "shutting
-    down") while the held call finishes; once the queue is drained, refusals go on for --lame-duck-seconds
-    with the listener still open (the process is still there)."""
-    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "300", "--lame-duck-seconds", "300",
-                                    timeout=120) as (server, client, hold, holder, held):
+    down") while the held call finishes; once the queue is drained, refusals go on for the lame-duck period
+    (a tenth of --grace-seconds, at most 5 s) with the listener still open (the process is still there)."""
+    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "300",
+                                    timeout=120) as (server, client, hold, holder, held, warm_up):
         wait_for(lambda: client.health(timeout=5) == "NOT_SERVING", what="NOT_SERVING after SIGTERM")
         code, message = _outcome(client.predict, "a new call")
         assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
@@ -219,14 +222,14 @@ def test_sigterm_says_not_serving_refuses_new_calls_finishes_held_ones_then_lame
         code, message = _outcome(client.predict, "a call in the lame-duck period")
         assert (code, "shutting down" in message) == ("UNAVAILABLE", True), message
         assert server.proc.poll() is None  # still listening: the refusal came from our handler
-        assert hold.forward_passes_started() == 1  # no refused call reached the model
+        assert hold.forward_passes_started() == warm_up + 1  # no refused call reached the model
 
 
 def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_dir, tmp_path):
     """A call the model is still on when --grace-seconds run out is cut off (the process does not wait for
     it); the process then exits 0."""
-    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "1", "--lame-duck-seconds", "0",
-                                    timeout=300) as (server, client, hold, holder, held):
+    with sigterm_during_a_held_call(tiny_model_dir, tmp_path, "--grace-seconds", "1",
+                                    timeout=300) as (server, client, hold, holder, held, _):
         holder.join(120)  # ends while the model is still held: the grace period cut it off
         assert hold.path.exists() and held and held[0][0] in ("CANCELLED", "UNAVAILABLE"), held
         assert "cut off" in server.output()
@@ -236,7 +239,7 @@ def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_
 
 def serve_all_env(tiny_model_dir, tmp_path) -> dict:
     return {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": "0",
-            "SENTIMENT_DEVICE": "cpu", "SENTIMENT_ENGINE": "torch", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",
+            "CUDA_VISIBLE_DEVICES": "", "SENTIMENT_ENGINE": "torch", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",
             "SENTIMENT_BRIDGE_PORT": "0", "SENTIMENT_BRIDGE_PORT_FILE": str(tmp_path / "bridge.json"),
             "SENTIMENT_BRIDGE_WORKERS": "1"}
 
@@ -273,10 +276,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_model_threads_run_nicer_than_the_event_loop(tiny_model_dir, tmp_path):
-    """--model-nice: the model thread and the engine pool threads it starts get the lower priority; the event
+    """BatchPolicy.model_nice (5): the model thread and the engine pool threads it starts get the lower priority; the event
     loop and gRPC core's threads keep the process's own."""
     port_file = tmp_path / "ports.json"
-    with server_process(tiny_model_dir, port_file, "--model-nice", "7") as server:
+    with server_process(tiny_model_dir, port_file) as server:
         with SentimentClient(f"127.0.0.1:{read_port_file(port_file)['grpc']}", timeout=30) as client:
             client.wait_until_serving(timeout=60)
             client.predict_batch(["good film", "bad film"] * 4)  # the pool threads exist once a batch ran
@@ -286,5 +289,5 @@ def test_the_model_threads_run_nicer_than_the_event_loop(tiny_model_dir, tmp_pat
                 nice.setdefault((task / "comm").read_text().strip(), set()).add(
                     int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    assert nice.pop("model") == {base + 7}
+    assert nice.pop("model") == {base + BatchPolicy().model_nice} and BatchPolicy().model_nice > 0
     assert nice and all(values == {base} for values in nice.values())

@@ -19,10 +19,9 @@ from clients import AsyncSentimentClient, SentimentClient, SentimentError
 from rest_bridge.errors import HTTP_STATUS
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from server.app import load_classifier
-from tests.conftest import server_settings
+from tests.helpers import gated_classifier, policy, server_settings
 from tests.helpers import LABELS, ServerThread, wait_for
 from tests.test_bridge import BridgeThread
-from tests.test_faults import GatedClassifier
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -30,13 +29,13 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 @pytest.fixture
 def held(tiny_model_dir):
     """A server whose model waits for the test's gate; max_queue_size 8, one text per batch."""
-    classifier = GatedClassifier(tiny_model_dir)
-    settings = server_settings(tiny_model_dir, max_queue_size=8, max_batch_size=1, warmup=False)
-    with ServerThread(settings, classifier) as server:
+    classifier, recorder = gated_classifier(tiny_model_dir)
+    settings = server_settings(tiny_model_dir, max_batch_size=1)
+    with ServerThread(settings, classifier, policy(settings, max_queue_size=8, warmup=False)) as server:
         try:
-            yield server, classifier
+            yield server, recorder
         finally:
-            classifier.gate.set()
+            recorder.gate.set()
 
 
 def hold_the_model(server, classifier) -> threading.Thread:
@@ -108,15 +107,17 @@ def test_backend_resource_exhausted_becomes_429_with_retry_after_through_the_bri
 
 # --- stream backpressure --------------------------------------------------------------------------------
 
-def test_stream_window_bounds_what_one_stream_puts_in_the_queue(tiny_model_dir):
+def test_stream_window_bounds_what_one_stream_puts_in_the_queue(tiny_model_dir, monkeypatch):
     """40 texts on one stream, window 4, the model held: the server has taken exactly 4 (one on the model,
     three queued) and reads no more while the window is full; all 40 are answered once released."""
+    import server.transport.servicers
+
     window, total = 4, 40
-    classifier = GatedClassifier(tiny_model_dir)
+    monkeypatch.setattr(server.transport.servicers, "STREAM_WINDOW", window)
+    model, classifier = gated_classifier(tiny_model_dir)
     # max_queue_seconds=0: texts that waited behind the held model are not refused by the time bound
-    settings = server_settings(tiny_model_dir, stream_window=window, max_batch_size=1, max_queue_seconds=0,
-                               warmup=False)
-    with ServerThread(settings, classifier) as server:
+    settings = server_settings(tiny_model_dir, max_batch_size=1, max_queue_seconds=0)
+    with ServerThread(settings, model, policy(settings, warmup=False)) as server:
         batcher = server.running.core.batcher
         classifier.gate.clear()
         results = []
@@ -140,16 +141,18 @@ def test_stream_window_bounds_what_one_stream_puts_in_the_queue(tiny_model_dir):
     assert sorted(int(r.id) for r in results) == list(range(total)) and all(r.prediction for r in results)
 
 
-# --- limits set by flags --------------------------------------------------------------------------------
+# --- limits ---------------------------------------------------------------------------------------------
 
-def test_max_message_bytes_refuses_a_larger_message_and_keeps_serving(tiny_model_dir, classifier):
-    with ServerThread(server_settings(tiny_model_dir, max_message_bytes=4096), classifier) as server:
-        with SentimentClient(server.target, timeout=30) as client:
-            assert len(client.predict_batch(["good film " * 100])) == 1  # about 1 KB
-            with pytest.raises(SentimentError) as error:
-                client.predict_batch(["good film " * 190] * 4)  # about 7.6 KB, each text within max_text_chars
-            assert error.value.code == "RESOURCE_EXHAUSTED"
-            assert client.predict("good").label in LABELS
+def test_a_message_over_the_servers_limit_is_refused_and_it_keeps_serving(grpc_server):
+    """The server's largest message is derived from --max-batch-texts (never under 4 MiB): a larger one is
+    refused by gRPC (RESOURCE_EXHAUSTED) before any handler runs, and the server goes on serving."""
+    limit = grpc_server.settings.max_message_bytes
+    assert limit == 4 * 1024 * 1024  # the test server's 16 texts a call fit in gRPC's usual 4 MiB
+    with SentimentClient(grpc_server.target, timeout=30, max_message_bytes=4 * limit) as client:
+        with pytest.raises(SentimentError) as error:
+            client.predict_batch(["good film " * 260_000] * 2)  # about 5.2 MB
+        assert error.value.code == "RESOURCE_EXHAUSTED"
+        assert client.predict("good").label in LABELS
 
 
 def test_a_message_over_the_limit_is_413_through_the_bridge_never_429(grpc_server):
@@ -193,20 +196,6 @@ def test_the_bridge_deadline_is_its_budget_minus_the_time_already_spent(monkeypa
         monkeypatch.setattr(bridge_app, "time", types.SimpleNamespace(monotonic=lambda: next(readings, 100.25)))
         assert http.post("/predict", json={"text": "good"}, headers={"X-Request-Timeout": "1"}).status_code == 200
     assert client.deadlines == [pytest.approx(1.75), pytest.approx(0.75)]
-
-
-def test_max_input_tokens_cuts_texts_to_the_setting(tiny_model_dir):
-    settings = server_settings(tiny_model_dir, max_input_tokens=8, engine="torch")
-    with ServerThread(settings, load_classifier(settings)) as server:
-        with SentimentClient(server.target, timeout=30) as client:
-            assert client.model_info().max_input_tokens == 8
-            cut = client.predict("good " * 20)
-            assert (cut.num_tokens, cut.truncated) == (8, True)
-            short = client.predict("good film")
-            assert (short.num_tokens, short.truncated) == (4, False)
-            with pytest.raises(SentimentError) as error:
-                client.predict("good " * 20, truncation="reject")
-            assert error.value.code == "INVALID_ARGUMENT" and "at most 8" in error.value.message
 
 
 def test_dtype_int8_quantizes_the_linear_layers_and_serves_the_quantized_model(tiny_model_dir, classifier):
@@ -288,9 +277,9 @@ def test_every_row_of_the_error_table_through_the_bridge(aborting_bridge, code):
 def test_concurrent_callers_are_batched_together(tiny_model_dir):
     """16 calls queued behind a held one, max_batch_size 8, texts of one length: exactly two more forward
     passes of 8 texts each, every caller answered."""
-    classifier = GatedClassifier(tiny_model_dir)
-    settings = server_settings(tiny_model_dir, max_batch_size=8, max_queue_seconds=0, warmup=False)
-    with ServerThread(settings, classifier) as server:
+    model, classifier = gated_classifier(tiny_model_dir)
+    settings = server_settings(tiny_model_dir, max_batch_size=8, max_queue_seconds=0)
+    with ServerThread(settings, model, policy(settings, warmup=False)) as server:
         batcher = server.running.core.batcher
         holder = hold_the_model(server, classifier)
 
@@ -313,23 +302,8 @@ def test_concurrent_callers_are_batched_together(tiny_model_dir):
 
 # --- smaller settings -----------------------------------------------------------------------------------
 
-def test_torch_threads_sets_torchs_intra_op_threads(tiny_model_dir):
-    before = torch.get_num_threads()
-    try:
-        load_classifier(server_settings(tiny_model_dir, torch_threads=1, engine="torch"))
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_metrics_endpoint_follows_metrics_host_and_can_be_switched_off(tiny_model_dir, classifier):
-    settings = server_settings(tiny_model_dir, metrics_host="127.0.0.2")
-    with ServerThread(settings, classifier) as server:
-        port = server.running.metrics_port
-        assert requests.get(f"http://127.0.0.2:{port}/metrics", timeout=10).status_code == 200
-        with pytest.raises(requests.ConnectionError):
-            requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-    with ServerThread(server_settings(tiny_model_dir, metrics=False), classifier) as server:
+def test_the_metrics_endpoint_can_be_switched_off(tiny_model_dir, classifier):
+    with ServerThread(server_settings(tiny_model_dir, metrics_port=None), classifier) as server:
         assert server.running.metrics_port is None
         with SentimentClient(server.target, timeout=30) as client:
             assert client.predict("good").label in LABELS  # serves without metrics

@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.engines import heads
-from server.engines import recheck, select
+from server.engines import Engine, heads, recheck, select
 from server.engines.recheck import RecheckedEngine, decision_errors, decision_margins, measured_margin
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 from tests.helpers import build_tiny_model
 
 TEXTS = ["i love this", "bad film", "okay day", "the food was not very good but the service was great " * 3,
@@ -42,7 +41,7 @@ def test_the_margin_is_a_multiple_of_the_mean_error_quantization_made_on_a_gap()
     assert measured_margin(shifted, exact, heads.MULTI_LABEL) == pytest.approx(recheck.RECHECK_FACTOR * 0.4)
 
 
-class Recorded:
+class Recorded(Engine):
     """An engine whose answers are given; it records the batches it ran."""
 
     device = "cpu"
@@ -147,7 +146,7 @@ def test_the_server_reports_the_recheck_in_model_info_and_metrics(tiny_model_dir
     import requests
 
     from clients import SentimentClient
-    from tests.conftest import server_settings
+    from tests.helpers import server_settings
     from tests.helpers import ServerThread
 
     settings = server_settings(tiny_model_dir, engine="onnxruntime", dtype="int8")

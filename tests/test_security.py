@@ -7,7 +7,7 @@ import requests
 
 from clients import SentimentClient, SentimentError
 from tests.certs import make_pki
-from tests.conftest import server_settings
+from tests.helpers import server_settings
 from tests.helpers import ServerThread
 from tests.test_processes import metric_samples
 from tests.test_bridge import BridgeThread

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from server.engines.loading import SequenceClassifier
+from server.core.classifier import SequenceClassifier
 from tests.helpers import LABELS
 from training.data import read_labelled_file
 from training.evaluate import classification_metrics, format_report

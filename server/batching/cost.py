@@ -14,11 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# Before any batch has been measured: a fixed cost worth this many padded tokens (a middle ground
-# between bert-base on a CPU, ~10, and MiniLM, ~200); replaced as soon as batches of two sizes ran.
-PRIOR_FIXED_TOKENS = 64.0
-
-
 @dataclass(frozen=True)
 class CostEstimate:
     """``fixed + per_token × padded + per_token_width × padded × width``: the last term is attention,
@@ -35,8 +30,10 @@ class CostEstimate:
                 + self.seconds_per_token_width * padded_tokens * width)
 
 
-# in units of one token's work: only the ratios of the parts matter for choosing a batch
-PRIOR = CostEstimate(PRIOR_FIXED_TOKENS, 1.0)
+def prior(fixed_tokens: float) -> CostEstimate:
+    """The estimate before any batch ran (``BatchPolicy.prior_fixed_tokens``), in units of one token's work:
+    only the ratios of the parts matter for choosing a batch."""
+    return CostEstimate(fixed_tokens, 1.0)
 
 
 class BatchCost:
@@ -45,8 +42,9 @@ class BatchCost:
     Plain Python on purpose: it runs on the event loop after every batch, and the 3x3 normal equations
     solved by hand cost a few microseconds where numpy's solve and condition number cost ~100."""
 
-    def __init__(self, forgetting: float = 0.98, given: CostEstimate | None = None):
+    def __init__(self, forgetting: float = 0.98, given: CostEstimate | None = None, prior_fixed_tokens: float = 64.0):
         self.forgetting = forgetting
+        self.prior_fixed_tokens = prior_fixed_tokens
         self._xtx = [[0.0] * 3 for _ in range(3)]
         self._xty = [0.0] * 3
         self._weight = 0.0
@@ -86,8 +84,8 @@ class BatchCost:
                 return CostEstimate(*coef, *([0.0] * (3 - len(terms))), batches=self.batches)
         # one batch shape so far, or no usable fit: split the mean cost by the prior
         mean_tokens, mean_seconds = self._xtx[0][1] / self._weight, self._xty[0] / self._weight
-        per_token = mean_seconds / (mean_tokens + PRIOR_FIXED_TOKENS)
-        return CostEstimate(per_token * PRIOR_FIXED_TOKENS, per_token, batches=self.batches)
+        per_token = mean_seconds / (mean_tokens + self.prior_fixed_tokens)
+        return CostEstimate(per_token * self.prior_fixed_tokens, per_token, batches=self.batches)
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
@@ -111,14 +109,12 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
 
 
 def best_prefix(lengths: Sequence[int], seconds: Callable[[int, int, int], float], *, max_batch_size: int,
-                max_batch_tokens: int, max_padding_ratio: float | None = None,
-                max_seconds: float | None = None) -> list[int]:
+                max_batch_tokens: int, max_seconds: float | None = None) -> list[int]:
     """Indices (into ``lengths``) of the batch to run. ``lengths[0]`` is the oldest text and always in it;
     the rest are candidates in the order they should be considered (closest in length first).
     ``seconds(texts, padded_tokens, width)`` is the estimated time of a batch.
 
-    Candidates that would break the size or token budget (or the optional padding cap) are passed
-    over; among the prefixes of what is left, the one with the most real tokens per estimated second
+    Candidates that would break the size or token budget are passed over; among the prefixes of what is left, the one with the most real tokens per estimated second
     wins (the longest on a tie: more callers answered at the same rate). ``max_seconds`` caps the
     batch's estimated time (the oldest text runs whatever its cost): a batch is time every text in it
     and behind it waits, so under a latency bound a slow model runs smaller batches."""
@@ -130,7 +126,7 @@ def best_prefix(lengths: Sequence[int], seconds: Callable[[int, int, int], float
         n = lengths[index]
         new_width = max(width, n)
         padded = new_width * (len(chosen) + 1)
-        if padded > max_batch_tokens or (max_padding_ratio and padded > max_padding_ratio * (real + n)):
+        if padded > max_batch_tokens:
             continue
         estimate = seconds(len(chosen) + 1, padded, new_width)
         if max_seconds is not None and estimate > max_seconds:

@@ -22,83 +22,30 @@ queued texts are 0.1 s of work for MiniLM on two cores and two seconds for bert-
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import functools
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import numpy as np
-
-from server.batching.cost import PRIOR, BatchCost, CostEstimate, best_prefix
+from server.batching.admission import DrainRate, wait_estimate
+from server.batching.cost import BatchCost, CostEstimate, best_prefix, prior
+from server.batching.model_thread import model_thread
+from server.batching.policy import BatchPolicy
+from server.engines.runner import Encoding
 from server.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
-from server.engines.loading import Encoding
 
 log = logging.getLogger(__name__)
 
 
-MODEL_THREAD_NAME = "model"
+class BatchRunner(Protocol):
+    """What the batcher runs batches on (``server.engines.runner.ModelRunner``): a batch's rows, and the
+    name of the engine that runs a batch of a size (costs are learned per engine)."""
 
+    def run(self, encodings: list[Encoding]) -> list: ...
 
-def _init_model_thread(nice: int) -> None:
-    """Give the model thread its name at the OS level too (``top -H``, /proc/<pid>/task/*/comm), and its
-    lower priority. The engines' own pools (OpenMP, ONNX Runtime) are started from this thread and inherit
-    both, so a process's CPU time splits into the forward pass ("model") and the request path (everything
-    else), and under CPU contention the event loop, which takes, answers and refuses calls, runs before
-    the forward pass (on Linux ``setpriority`` on the calling thread applies to that thread alone)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(15, MODEL_THREAD_NAME.encode(), 0, 0, 0)  # PR_SET_NAME
-    if nice:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-
-
-def model_thread(nice: int = 0) -> ThreadPoolExecutor:
-    """The one thread on which a server process runs the model. torch's OpenMP thread pool belongs to
-    the first thread that runs an op, and ops from any other thread run markedly slower (measured here:
-    a one-text MiniLM forward pass 11 ms on the pool's own thread, 14-20 ms from another). So the server
-    loads, times, warms up and runs the model all on this thread. ``nice``: how much lower than the rest
-    of the process it and its engines' pools run (``--model-nice``)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD_NAME,
-                              initializer=functools.partial(_init_model_thread, nice))
-
-# How many queued texts the worker looks at when choosing length neighbours for the oldest one.
-LOOKAHEAD_BATCHES = 4
-
-
-class DrainRate:
-    """How fast a backlog drains: real tokens per second, and seconds per batch, smoothed over recent
-    batches that ran with work waiting (EWMA). A lone text with nothing queued behind it is not counted:
-    it runs far below the rate at which a backlog drains, and would make the estimate pessimistic.
-
-    (Estimating the queue by its texts as well, at the texts per batch seen, refused many more calls at
-    64 closed-loop callers for no gain under 4x overload: recent batches are smaller than the ones a long
-    queue forms.)"""
-
-    def __init__(self, smoothing: float = 0.2):
-        self.smoothing = smoothing
-        self.batches = 0
-        self.tokens_per_batch = self.seconds_per_batch = 0.0
-
-    def observe(self, tokens: int, seconds: float) -> None:
-        if seconds <= 0 or tokens <= 0:
-            return
-        a = 1.0 if self.batches == 0 else self.smoothing
-        self.tokens_per_batch += a * (tokens - self.tokens_per_batch)
-        self.seconds_per_batch += a * (seconds - self.seconds_per_batch)
-        self.batches += 1
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        return self.tokens_per_batch / self.seconds_per_batch if self.batches else None
-
-    def seconds_for(self, tokens: int) -> float:
-        """Estimated time to run ``tokens`` real tokens; 0 until measured."""
-        return self.seconds_per_batch * tokens / self.tokens_per_batch if self.batches else 0.0
+    def key(self, batch_size: int) -> str: ...
 
 
 @dataclass
@@ -121,22 +68,20 @@ class _Item:
 
 
 class DynamicBatcher:
-    def __init__(self, run_batch: Callable[[list[Encoding]], np.ndarray], *, max_batch_size: int,
-                 max_batch_tokens: int, max_queue_size: int, max_padding_ratio: float | None = None,
-                 max_queue_seconds: float | None = None,
+    def __init__(self, runner: BatchRunner, policy: BatchPolicy = BatchPolicy(), *,
                  on_batch: Callable[[int, int, list[float], float], None] | None = None,
-                 executor: Executor | None = None, engine_key: Callable[[int], str] = lambda size: "model",
-                 cost: CostEstimate | None = None):
-        """``engine_key(batch size)`` names the engine that runs a batch of that size (costs are learned
-        per engine); ``cost``: given costs for every engine instead of learned ones (tests)."""
-        self._run_batch = run_batch
-        self.max_batch_size = max_batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self.max_queue_size = max_queue_size
-        self.max_padding_ratio = max_padding_ratio
-        self.max_queue_seconds = max_queue_seconds or None  # 0 or None: no time bound
-        self.rate = DrainRate()
-        self._engine_key = engine_key
+                 executor: Executor | None = None, cost: CostEstimate | None = None):
+        """``runner`` runs each batch on the model thread (``executor``); ``on_batch(texts, padded tokens,
+        waits, seconds)`` hears of each batch (metrics); ``cost``: given costs for every engine instead of
+        learned ones (tests)."""
+        self.runner = runner
+        self.policy = policy
+        self.max_batch_size = policy.max_batch_size
+        self.max_batch_tokens = policy.max_batch_tokens
+        self.max_queue_size = policy.queue_size
+        self.max_queue_seconds = policy.time_bound
+        self.rate = DrainRate(policy.drain_smoothing)
+        self._prior = prior(policy.prior_fixed_tokens)
         self._given_cost = BatchCost(given=cost) if cost else None
         self.costs: dict[str, BatchCost] = {}
         self._queued_tokens = 0  # real tokens of the texts in the queue
@@ -145,7 +90,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
-        self._executor = executor or model_thread()
+        self._executor = executor or model_thread(policy.model_nice)
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._idle = asyncio.Event()
@@ -178,7 +123,7 @@ class DynamicBatcher:
         engines' costs are measured (the prior is in units of a token's work, not seconds)."""
         if not self.max_queue_seconds or not self._costs_known:
             return None
-        return self.max_queue_seconds / 2
+        return self.max_queue_seconds * self.policy.batch_share_of_bound
 
     def _own_seconds(self, encodings: Sequence[Encoding]) -> float:
         """What the call's first batch takes by the learned cost (at most ``max_batch_size`` of its texts,
@@ -195,15 +140,16 @@ class DynamicBatcher:
     def cost_for(self, batch_size: int) -> BatchCost:
         if self._given_cost is not None:
             return self._given_cost
-        key = self._engine_key(batch_size)
-        if key not in self.costs:
-            self.costs[key] = BatchCost()
-        return self.costs[key]
+        key = self.runner.key(batch_size)
+        cost = self.costs.get(key)
+        if cost is None:
+            cost = self.costs[key] = BatchCost(self.policy.cost_forgetting, prior_fixed_tokens=self.policy.prior_fixed_tokens)
+        return cost
 
     def estimated_seconds(self, batch_size: int, padded_tokens: int, width: int) -> float:
         """What a batch of this shape is expected to take on its engine (the prior before any data)."""
         # an engine with no batches yet borrows another's estimate: the rates compared must share units
-        estimate = self.cost_for(batch_size).estimate() or next(iter(self.cost_estimates().values()), PRIOR)
+        estimate = self.cost_for(batch_size).estimate() or next(iter(self.cost_estimates().values()), self._prior)
         return estimate.seconds(padded_tokens, width)
 
     def observe_cost(self, batch_size: int, width: int, seconds: float) -> None:
@@ -221,8 +167,8 @@ class DynamicBatcher:
         """Run ``fn`` on the model thread (warm-up uses it, so it never races a batch)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def submit(self, encodings: Sequence[Encoding], timeout: float | None = None) -> list[np.ndarray]:
-        """Queue the texts of one call and wait for their logits rows; all or nothing is queued."""
+    async def submit(self, encodings: Sequence[Encoding], timeout: float | None = None) -> list:
+        """Queue the texts of one call and wait for their rows (the runner's); all or nothing is queued."""
         if self._closing:
             raise NotReady("the server is shutting down")
         if len(self._queue) + len(encodings) > self.max_queue_size:
@@ -236,7 +182,7 @@ class DynamicBatcher:
             # already (it catches what the prediction misses: a slower model under load, texts overtaken
             # by shorter ones); then the call's own texts, run as a batch at the learned cost (recent batches'
             # average time instead refused many calls at 64 closed-loop callers: docs/performance.md)
-            ahead = max(self.queued_seconds, now - self._queue[0].enqueued) + self._own_seconds(encodings)
+            ahead = wait_estimate(self.queued_seconds, now - self._queue[0].enqueued, self._own_seconds(encodings))
             if ahead > self.max_queue_seconds:
                 raise Overloaded(
                     f"this call would wait about {ahead:.1f}s of work (limit {self.max_queue_seconds:g}s); retry later"
@@ -272,12 +218,12 @@ class DynamicBatcher:
         if not live:
             return []
         oldest = live[0]
-        window = list(live)[1 : self.max_batch_size * LOOKAHEAD_BATCHES]
+        window = list(live)[1 : self.max_batch_size * self.policy.lookahead_batches]
         window.sort(key=lambda item: abs(item.encoding.num_tokens - oldest.encoding.num_tokens))
         candidates = [oldest, *window]
         picked = best_prefix([item.encoding.num_tokens for item in candidates], self.estimated_seconds,
                              max_batch_size=self.max_batch_size, max_batch_tokens=self.max_batch_tokens,
-                             max_padding_ratio=self.max_padding_ratio, max_seconds=self.max_batch_seconds)
+                             max_seconds=self.max_batch_seconds)
         batch = [candidates[i] for i in picked]
         real = sum(item.encoding.num_tokens for item in batch)
         taken = {id(item) for item in batch}
@@ -298,7 +244,7 @@ class DynamicBatcher:
             started = self._running_since = loop.time()
             backlog = len(batch) > 1 or bool(self._queue)  # formed under load: measures how fast a queue drains
             try:
-                logits = await loop.run_in_executor(self._executor, self._run_batch, [i.encoding for i in batch])
+                rows = await loop.run_in_executor(self._executor, self.runner.run, [i.encoding for i in batch])
             except Exception as exc:  # the model failed on this batch: fail its calls, keep serving the rest
                 log.exception("inference failed for a batch of %d texts", len(batch))
                 error = exc if isinstance(exc, ServiceError) else ServiceError(f"inference failed: {exc}")
@@ -320,7 +266,7 @@ class DynamicBatcher:
             del self.stats.sizes[:-1000]
             if self._on_batch:
                 self._on_batch(len(batch), padded, [started - i.enqueued for i in batch], elapsed)
-            for item, row in zip(batch, logits):
+            for item, row in zip(batch, rows):
                 if not item.future.done():
                     item.future.set_result(row)
 

@@ -9,7 +9,8 @@ they miss it as ``convergence_delta``, which shrinks as ``steps`` grows. A word'
 sum over its word pieces (the fast tokenizer's ``word_ids``), so the words still add up, and its
 character span comes from the tokenizer's offsets into the original text.
 
-The explainer takes a torch model and its tokenizer, whatever engine serves predictions. It runs in
+The explainer takes a torch model, whatever engine serves predictions, and a text the core tokenized
+(``server.core.tokenizing``: ids, character offsets, word ids). It runs in
 float32 (bf16 or int8 weights would make gradients too coarse for completeness to hold), on the
 server's model thread, one explanation at a time.
 """
@@ -22,7 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from server.errors import DeadlineExceeded, InvalidInput, ServiceError
+from server.errors import Cancelled, DeadlineExceeded
+
+
+@dataclass(frozen=True)
+class ExplainEncoding:
+    """One text as an explanation reads it: ids (special tokens included), each token's character span,
+    which tokens are special, which word each token belongs to (None for special tokens)."""
+
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+    special_tokens_mask: list[int]
+    word_ids: list[int | None]
+    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -34,32 +47,26 @@ class WordAttribution:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Attributions:
+    """What Integrated Gradients found for one text."""
+
     logits: np.ndarray  # the text's logits (float32, [num_labels]), as the explainer's model gives them
     target: int
     words: list[WordAttribution]
     convergence_delta: float
-    num_tokens: int
-    truncated: bool
     steps: int
     forward_passes: int  # rows run through the model: 1 prediction + 2 (embeddings of text and baseline)
     # + steps (each with a backward pass) + 2 (the convergence delta)
 
 
-class Cancelled(ServiceError):
-    code = "CANCELLED"
-
-
 class Explainer:
-    def __init__(self, model: torch.nn.Module, tokenizer, *, max_tokens: int, max_batch_tokens: int):
+    def __init__(self, model: torch.nn.Module, *, pad_token_id: int, max_batch_tokens: int):
         from captum.attr import LayerIntegratedGradients  # imported here: only servers that explain pay for it
 
         self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.max_tokens = max_tokens
         self.max_batch_tokens = max_batch_tokens
         self.device = next(model.parameters()).device
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad_token_id
         self._rows = 0
         self._stop_at: float | None = None
         self._cancelled = None
@@ -75,36 +82,18 @@ class Explainer:
         mask = attention_mask.expand(input_ids.shape[0], -1)
         return self.model(input_ids=input_ids, attention_mask=mask).logits.float()
 
-    def tokenize(self, text: str, truncate: bool):
-        """Token ids, offsets and word ids of ``text``, cut to the model's limit or refused."""
-        full = self.tokenizer(text, add_special_tokens=True, verbose=False)
-        too_long = len(full["input_ids"]) > self.max_tokens
-        if too_long and not truncate:
-            raise InvalidInput(
-                f"the text has {len(full['input_ids'])} tokens; the model takes at most {self.max_tokens} "
-                "(send truncation=TRUNCATE to explain its first tokens)", field="text")
-        encoding = self.tokenizer(text, add_special_tokens=True, truncation=True, max_length=self.max_tokens,
-                                  return_offsets_mapping=True, return_special_tokens_mask=True)
-        return encoding, too_long
-
-    def predict_logits(self, text: str, truncate: bool = True) -> np.ndarray:
-        encoding, _ = self.tokenize(text, truncate)
-        ids = torch.tensor([encoding["input_ids"]], device=self.device)
-        with torch.inference_mode():
-            return self._forward(ids, torch.ones_like(ids)).cpu().numpy()[0]
-
-    def explain(self, text: str, *, target: int | None, steps: int, truncate: bool = True,
-                stop_at: float | None = None, cancelled=None) -> Explanation:
-        """Attribute the ``target`` logit (default: the largest) of ``text`` to its words.
+    def explain(self, text: str, encoding: ExplainEncoding, *, target: int | None, steps: int,
+                stop_at: float | None = None, cancelled=None) -> Attributions:
+        """Attribute the ``target`` logit (default: the largest) of ``text`` (encoded as ``encoding``) to its
+        words.
 
         ``stop_at``: a ``time.monotonic()`` deadline checked before each forward pass; ``cancelled``: an
         event (``threading.Event``) that stops the work the same way."""
         self._rows, self._stop_at, self._cancelled = 0, stop_at, cancelled
         try:
-            encoding, truncated = self.tokenize(text, truncate)
-            ids = torch.tensor([encoding["input_ids"]], device=self.device)
+            ids = torch.tensor([encoding.input_ids], device=self.device)
             mask = torch.ones_like(ids)
-            special = torch.tensor([encoding["special_tokens_mask"]], device=self.device, dtype=torch.bool)
+            special = torch.tensor([encoding.special_tokens_mask], device=self.device, dtype=torch.bool)
             baseline = torch.where(special, ids, torch.full_like(ids, self.pad_token_id))
             with torch.inference_mode():
                 logits = self._forward(ids, mask)[0].cpu().numpy()
@@ -117,21 +106,19 @@ class Explainer:
                     return_convergence_delta=True,
                 )
             per_token = attributions.sum(dim=-1)[0].detach().float().cpu().numpy()
-            words = merge_words(text, encoding, per_token)
-            return Explanation(logits=logits, target=target, words=words, convergence_delta=float(delta[0]),
-                               num_tokens=len(encoding["input_ids"]), truncated=truncated, steps=steps,
-                               forward_passes=self._rows)
+            return Attributions(logits=logits, target=target, words=merge_words(text, encoding, per_token),
+                                convergence_delta=float(delta[0]), steps=steps, forward_passes=self._rows)
         finally:
             self._stop_at = self._cancelled = None
 
 
-def merge_words(text: str, encoding, per_token: np.ndarray) -> list[WordAttribution]:
+def merge_words(text: str, encoding: ExplainEncoding, per_token: np.ndarray) -> list[WordAttribution]:
     """Word pieces of one word (the same ``word_id``) become one word: attributions summed, span joined."""
     spans: dict[int, list] = {}
-    for token, word_id in enumerate(encoding.word_ids()):
+    for token, word_id in enumerate(encoding.word_ids):
         if word_id is None:
             continue  # special tokens equal the baseline: their attribution is 0
-        start, end = encoding["offset_mapping"][token]
+        start, end = encoding.offsets[token]
         entry = spans.setdefault(word_id, [start, end, 0.0])
         entry[0], entry[1] = min(entry[0], start), max(entry[1], end)
         entry[2] += float(per_token[token])
@@ -145,15 +132,13 @@ def is_float32(model: torch.nn.Module) -> bool:
             and not any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules()))
 
 
-def float32_model(classifier) -> torch.nn.Module:
+def float32_model(served: torch.nn.Module | None, source: str, device: torch.device) -> torch.nn.Module:
     """The torch model to explain with: the served one when it is a float32 torch module, otherwise a
     float32 copy loaded from the same safetensors weights (int8 and bf16 gradients are too coarse)."""
-    model = getattr(classifier, "model", None)  # the torch module, whichever engine serves predictions
-    if isinstance(model, torch.nn.Module) and is_float32(model):
-        return model
+    if isinstance(served, torch.nn.Module) and is_float32(served):
+        return served
     from transformers import AutoModelForSequenceClassification
 
-    device = getattr(classifier, "device", torch.device("cpu"))
     return AutoModelForSequenceClassification.from_pretrained(
-        classifier.source, use_safetensors=True, trust_remote_code=False, torch_dtype=torch.float32,
+        source, use_safetensors=True, trust_remote_code=False, dtype=torch.float32,
     ).eval().to(device)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from server.engines import Engine
 from server.engines.quantization import SCHEMES, closest_to_reference
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def build(model_source: str, weights_sha256: str, config, variant: str, cache_di
     return target
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
     device = "cpu"
 

@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from server.engines import heads
-from server.engines import Engine, describe
+from server.engines import Engine
 
 # The margin is this many times the mean error on a gap measured on the calibration sentences. On the
 # built-in model the largest held-out error is about 6.6 times the mean and the 99th percentile 3.6
@@ -64,7 +64,7 @@ def measured_margin(fast: np.ndarray, exact: np.ndarray, problem_type: str) -> f
     return float(RECHECK_FACTOR * decision_errors(fast, exact, problem_type).mean())
 
 
-class RecheckedEngine:
+class RecheckedEngine(Engine):
     """Runs every batch on ``fast``; rows whose decision margin is under ``margin`` run again on ``exact``
     (trimmed to their own longest length) and their logits replace the fast ones. It is an engine like
     any other: the batcher learns its cost per batch, re-checks included."""
@@ -74,8 +74,7 @@ class RecheckedEngine:
         self.margin = float(margin)
         self.problem_type = problem_type
         self.name, self.dtype, self.device = fast.name, fast.dtype, fast.device
-        if hasattr(fast, "model"):  # torch's: explanations and offline tools read it
-            self.model = fast.model
+        self.model = fast.model  # torch's: explanations and offline tools read it (None for ONNX Runtime)
         self.expected_fraction = 0.0  # the share of texts auto's timing counts twice (set by the builder)
         self._lock = threading.Lock()  # run() is called from the model thread, counts read from others
         self.texts = self.rechecked = 0
@@ -98,4 +97,9 @@ class RecheckedEngine:
             return self.texts, self.rechecked
 
     def describe(self) -> str:
-        return f"{describe(self.fast)}, re-checked on {describe(self.exact)} under a margin of {self.margin:.3f}"
+        return f"{self.fast.key}, re-checked on {self.exact.key} under a margin of {self.margin:.3f}"
+
+
+def rechecked_among(engine: Engine) -> RecheckedEngine | None:
+    """The re-checked int8 engine among those that serve (alone or on a route), if any."""
+    return next((route.engine for route in engine.routes if isinstance(route.engine, RecheckedEngine)), None)

@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from server.engines import heads
-from server.engines import Engine, describe, onnx_engine
+from server.builtin_model import cache_root
+from server.engines import Engine, Route, onnx_engine
+from server.engines.loading import Checkpoint
 from server.engines.recheck import RecheckedEngine, decision_margins, measured_margin
 from server.engines.torch_engine import TorchEngine, quantize_int8
 from server.errors import ModelLoadError
@@ -33,52 +35,30 @@ TIMING_SIZES = (1, 4, 16, 32)
 TIMING_WIDTH = 24
 
 
-@dataclass(frozen=True)
-class Route:
-    """Batches of at most ``max_size`` texts run on ``engine``."""
-
-    max_size: int
-    engine: Engine
-
-
-class RoutedEngine:
+class RoutedEngine(Engine):
     """Several engines, each serving the batch sizes it was measured fastest at."""
 
     def __init__(self, routes: list[Route]):
-        self.routes = sorted(routes, key=lambda r: r.max_size)
-        engines = list(dict.fromkeys(r.engine for r in self.routes))
+        self._routes = tuple(sorted(routes, key=lambda r: r.max_size))
+        engines = list(dict.fromkeys(r.engine for r in self._routes))
         self.name = "+".join(e.name for e in engines)
         self.dtype = "+".join(e.dtype for e in engines)
-        self.device = self.routes[0].engine.device
+        self.device = self._routes[0].engine.device
+        self.model = next((e.model for e in engines if e.model is not None), None)
 
-    def engine_for(self, batch_size: int) -> Engine:
-        for route in self.routes:
-            if batch_size <= route.max_size:
-                return route.engine
-        return self.routes[-1].engine
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        return self._routes
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.engine_for(len(input_ids)).run(input_ids, attention_mask)
 
     def describe(self) -> str:
         lower, parts = 1, []
-        for route in self.routes:
-            parts.append(f"{describe(route.engine)} for batches of {lower}-{route.max_size}")
+        for route in self._routes:
+            parts.append(f"{route.engine.key} for batches of {lower}-{route.max_size}")
             lower = route.max_size + 1
         return "; ".join(parts) + " and above"
-
-
-def rechecked_engine(engine: Engine) -> RecheckedEngine | None:
-    """The re-checked int8 engine among those that serve (alone or on a route), if any."""
-    for candidate in [route.engine for route in engine.routes] if isinstance(engine, RoutedEngine) else [engine]:
-        if isinstance(candidate, RecheckedEngine):
-            return candidate
-    return None
-
-
-def engine_for(engine: Engine, batch_size: int) -> Engine:
-    """The engine that runs a batch of ``batch_size`` texts."""
-    return engine.engine_for(batch_size) if isinstance(engine, RoutedEngine) else engine
 
 
 # A batch size goes to an engine other than the fastest overall only when it wins there by this much:
@@ -129,7 +109,7 @@ def fastest_by_size(candidates: list[Engine], sizes: list[int], width: int, toke
         return candidates[0]
     timed = time_candidates(candidates, sizes, width, token)
     log.info("engine auto (batch of N x %d tokens, ms): %s", width, "; ".join(
-        f"{describe(e)}: " + ", ".join(f"{n}: {t * 1000:.1f}" for n, t in zip(sizes, timed[id(e)])) for e in candidates))
+        f"{e.key}: " + ", ".join(f"{n}: {t * 1000:.1f}" for n, t in zip(sizes, timed[id(e)])) for e in candidates))
     primary = min(candidates, key=lambda e: sum(t / n for t, n in zip(timed[id(e)], sizes)))
     winners = []
     for i in range(len(sizes)):
@@ -190,17 +170,29 @@ def onnx_variant(dtype: str) -> str | None:
     return {"auto": "float32", "float32": "float32", "int8": "int8"}.get(dtype)
 
 
-def select_engine(*, requested: str, model: torch.nn.Module, source: str, weights_sha256: str, device: torch.device,
-                  dtype: str, cache_dir: Path, threads: int, timing_token: int, calibration: tuple[np.ndarray, np.ndarray],
-                  max_batch_size: int = 32, problem_type: str = heads.SINGLE_LABEL,
-                  recheck_margin: float | None = None) -> Engine:
-    """The engine that serves ``model``: ``requested`` is auto, torch or onnxruntime. ``calibration`` (input
-    ids, attention mask of server.engines.quantization's sentences) chooses int8's weight scales and
-    measures the re-check margin (``recheck_margin``: None measures it, 0 turns the re-check off).
+@dataclass(frozen=True)
+class EngineChoice:
+    """What is asked of the engine: ``engine`` auto, torch or onnxruntime; ``dtype`` (auto, float32, bfloat16,
+    float16, int8); the batch sizes it serves; int8's re-check margin (None: measured, 0: off); where ONNX
+    Runtime's exported files are cached; intra-op threads."""
+
+    engine: str = "auto"
+    dtype: str = "auto"
+    device: torch.device = torch.device("cpu")
+    max_batch_size: int = 32
+    recheck_margin: float | None = None
+    cache_dir: Path | None = None
+    threads: int | None = None
+
+
+def select_engine(checkpoint: Checkpoint, choice: EngineChoice, calibration: tuple[np.ndarray, np.ndarray]) -> Engine:
+    """The engine that serves the checkpoint. ``calibration`` (input ids, attention mask of
+    server.engines.quantization's sentences) chooses int8's weight scales and measures the re-check margin.
 
     int8 is re-checked in float32 under the margin (``server.engines.recheck``); with ``--dtype auto`` on
     the CPU, ONNX Runtime's re-checked int8 is a candidate beside the float engines (not for regression
     heads, nor with the re-check off: int8 alone changes more labels than a default may)."""
+    device, dtype, requested = choice.device, choice.dtype, choice.engine
     if requested == "onnxruntime":
         if device.type != "cpu":
             raise ModelLoadError("--engine onnxruntime runs on the CPU; use --engine torch (or auto) on CUDA")
@@ -209,26 +201,29 @@ def select_engine(*, requested: str, model: torch.nn.Module, source: str, weight
     onnx: list[Engine] = []
     if requested in ("onnxruntime", "auto") and device.type == "cpu" and onnx_variant(dtype):
         try:
-            onnx = onnx_candidates(source, weights_sha256, model.config, dtype, cache_dir, threads, calibration,
-                                   problem_type, recheck_margin)
+            onnx = onnx_candidates(checkpoint, choice, calibration)
         except onnx_engine.EngineUnavailable as exc:
             log.warning("onnxruntime cannot serve this model (%s): falling back to torch", exc)
-    sizes = sorted({s for s in TIMING_SIZES if s <= max_batch_size} | {max_batch_size})
+    sizes = sorted({s for s in TIMING_SIZES if s <= choice.max_batch_size} | {choice.max_batch_size})
+    timing_token = min(1000, checkpoint.config.vocab_size - 1)
     if requested == "onnxruntime" and onnx:
         return fastest_by_size(onnx, sizes, TIMING_WIDTH, timing_token)
-    candidates = torch_candidates(model, device, dtype, calibration, problem_type, recheck_margin)
+    candidates = torch_candidates(checkpoint.model, device, dtype, calibration, checkpoint.problem_type,
+                                  choice.recheck_margin)
     if requested == "auto":
         candidates += onnx
     return fastest_by_size(candidates, sizes, TIMING_WIDTH, timing_token)
 
 
-def onnx_candidates(source: str, weights_sha256: str, config, dtype: str, cache_dir: Path, threads: int,
-                    calibration: tuple[np.ndarray, np.ndarray], problem_type: str,
-                    recheck_margin: float | None) -> list[Engine]:
-    """ONNX Runtime's engines for ``dtype``: float32; int8 re-checked on float32; and for auto both, unless
-    the re-check is off or cannot apply (then float32 alone)."""
-    load = lambda variant: onnx_engine.load(source, weights_sha256, config, variant, cache_dir, threads,  # noqa: E731
-                                            calibration)
+def onnx_candidates(checkpoint: Checkpoint, choice: EngineChoice,
+                    calibration: tuple[np.ndarray, np.ndarray]) -> list[Engine]:
+    """ONNX Runtime's engines for the dtype asked: float32; int8 re-checked on float32; and for auto both,
+    unless the re-check is off or cannot apply (then float32 alone)."""
+    cache_dir = choice.cache_dir or cache_root() / "engines"
+    threads = choice.threads or torch.get_num_threads()
+    load = lambda variant: onnx_engine.load(checkpoint.source, checkpoint.weights_sha256, checkpoint.config,  # noqa: E731
+                                            variant, cache_dir, threads, calibration)
+    dtype, problem_type, recheck_margin = choice.dtype, checkpoint.problem_type, choice.recheck_margin
     rechecks = recheck_margin != 0 and problem_type != heads.REGRESSION
     if dtype == "int8":
         return [with_recheck(load("int8"), load("float32"), problem_type, calibration, recheck_margin) if rechecks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from server.engines import Engine
 from server.engines.quantization import SCHEMES, closest_to_reference
 from server.hardware import device_name, dtype_name
 
@@ -24,7 +25,7 @@ def quantize_int8(model: torch.nn.Module, calibration: tuple[np.ndarray, np.ndar
     return quantized[best]
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     name = "torch"
 
     def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | str):

@@ -2,8 +2,8 @@
 
 The model takes one input, ``text`` (BYTES, shape [n]), and answers ``label`` (BYTES [n]), ``scores``
 (FP32 [n, num_labels]), ``class_id`` (INT64 [n]) and, when asked, ``logits`` (FP32 [n, num_labels]).
-Request parameters carry the options of ``sentiment.v1``: ``truncation`` ("truncate" or "reject") and
-``return_logits`` (bool). Every problem is an ``InvalidInput`` naming the tensor or parameter."""
+Request parameters carry the options of ``sentiment.v1``: ``truncation`` ("truncate", "reject" or "chunk";
+absent: the server's ``--long-text``, as for every protocol) and ``return_logits`` (bool). Every problem is an ``InvalidInput`` naming the tensor or parameter."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sentiment.oip import grpc_predict_v2_pb2 as oip
-from server.core.inference import PredictOptions, Prediction
+from server.core.types import TRUNCATIONS, PredictOptions, Prediction
 from server.errors import InvalidInput
 
 INPUT = "text"
@@ -21,7 +21,6 @@ INPUT = "text"
 OUTPUTS = {"label": ("BYTES", False), "scores": ("FP32", True), "class_id": ("INT64", False),
            "logits": ("FP32", True)}
 DEFAULT_OUTPUTS = ("label", "scores", "class_id")
-TRUNCATION = {"truncate": "truncate", "reject": "reject", "chunk": "chunk"}
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,15 @@ def _parameter(parameters, name: str, kind: str):
     return getattr(value, kind)
 
 
-def to_options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
-    """Unknown parameters are ignored: clients add their own (tritonclient's priority, MLServer's content_type)."""
-    truncation = _parameter(parameters, "truncation", "string_param") or "truncate"
-    if truncation not in TRUNCATION:
-        raise InvalidInput(f"parameter 'truncation' must be one of {sorted(TRUNCATION)}, not {truncation!r}",
+def options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
+    """Unknown parameters are ignored: clients add their own (tritonclient's priority, MLServer's content_type).
+    No ``truncation``: None, which the core resolves to the server's ``--long-text`` as for sentiment.v1."""
+    truncation = _parameter(parameters, "truncation", "string_param") or None
+    if truncation is not None and truncation not in TRUNCATIONS:
+        raise InvalidInput(f"parameter 'truncation' must be one of {sorted(TRUNCATIONS)}, not {truncation!r}",
                            field="parameters.truncation")
     return_logits = bool(_parameter(parameters, "return_logits", "bool_param")) or "logits" in outputs
-    return PredictOptions(truncation=TRUNCATION[truncation], return_logits=return_logits)
+    return PredictOptions(truncation=truncation, return_logits=return_logits)
 
 
 def split_bytes_tensor(raw: bytes, name: str) -> list[bytes]:
@@ -131,10 +131,10 @@ def parse_infer_request(request: oip.ModelInferRequest) -> InferCall:
     for name in outputs:
         if name not in OUTPUTS:
             raise InvalidInput(f"unknown output '{name}'; the model answers {', '.join(OUTPUTS)}", field=name)
-    options = to_options(request.parameters, outputs)
-    if not request.outputs and options.return_logits:
+    call_options = options(request.parameters, outputs)
+    if not request.outputs and call_options.return_logits:
         outputs += ("logits",)
-    return InferCall(texts=texts, options=options, outputs=outputs, raw=raw)
+    return InferCall(texts=texts, options=call_options, outputs=outputs, raw=raw)
 
 
 def _columns(name: str, predictions: list[Prediction], labels: list[str]) -> list:

@@ -8,20 +8,19 @@ from sentiment.oip import grpc_predict_v2_pb2 as oip
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
 from server.transport import oip_converters as convert
 from server.core.inference import InferenceCore
-from server.errors import NotFound, ServiceError
-from server.transport.errors import abort_with
+from server.errors import NotFound
+from server.transport.errors import maps_errors
 from server.transport.health import HealthState
-from server.settings import ServerSettings
 
 OIP_SERVICE_NAME = oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 SERVER_NAME = "sentiment-service"
 
 
 class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, core: InferenceCore, settings: ServerSettings, health: HealthState):
+    def __init__(self, core: InferenceCore, health: HealthState, model_name: str, model_version: str):
         self.core = core
-        self.model_name = settings.model_name
-        self.model_version = settings.model_version
+        self.model_name = model_name
+        self.model_version = model_version
         self.health = health
 
     def _check_model(self, name: str, version: str) -> None:
@@ -37,29 +36,23 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     async def ServerReady(self, request, context):
         return oip.ServerReadyResponse(ready=self.health.serving())
 
+    @maps_errors
     async def ModelReady(self, request, context):
-        try:
-            self._check_model(request.name, request.version)
-        except ServiceError as error:
-            await abort_with(context, error)
+        self._check_model(request.name, request.version)
         return oip.ModelReadyResponse(ready=self.health.serving(OIP_SERVICE_NAME))
 
     async def ServerMetadata(self, request, context):
         return oip.ServerMetadataResponse(name=SERVER_NAME, version=__version__)
 
+    @maps_errors
     async def ModelMetadata(self, request, context):
-        try:
-            self._check_model(request.name, request.version)
-        except ServiceError as error:
-            await abort_with(context, error)
+        self._check_model(request.name, request.version)
         info = self.core.model_info()
         return convert.model_metadata(self.model_name, self.model_version, len(info.labels), info.engine)
 
+    @maps_errors
     async def ModelInfer(self, request, context):
-        try:
-            self._check_model(request.model_name, request.model_version)
-            call = convert.parse_infer_request(request)
-            predictions = await self.core.predict(call.texts, call.options, timeout=context.time_remaining())
-        except ServiceError as error:
-            await abort_with(context, error)
+        self._check_model(request.model_name, request.model_version)
+        call = convert.parse_infer_request(request)
+        predictions = await self.core.predict(call.texts, call.options, timeout=context.time_remaining())
         return convert.infer_response(request, call, predictions, self.core.model_info().labels, self.model_version)

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from server.core.inference import InferenceCore
+from server.metrics import ServerMetrics
 from server.settings import ServerSettings
 from server.transport.health import HealthState
 from server.transport.observability import CallObserver
@@ -41,26 +42,26 @@ def transport_options(settings: ServerSettings) -> list[tuple[str, object]]:
     return options
 
 
-def create_server(settings: ServerSettings, core: InferenceCore) -> tuple[grpc.aio.Server, int, HealthState]:
+def create_server(settings: ServerSettings, core: InferenceCore,
+                  metrics: ServerMetrics | None = None) -> tuple[grpc.aio.Server, int, HealthState]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
     # the only interceptor is the optional token check: per-call bookkeeping wraps the servicers instead
     # (server.transport.observability: an interceptor costs every call a coroutine chain and a new handler)
-    sentiment = CallObserver(core.metrics, SERVICE_NAME, settings.access_log)
+    sentiment = CallObserver(metrics, SERVICE_NAME, settings.access_log)
     interceptors = [BearerTokenInterceptor(settings.auth_token, on_refused=lambda method: sentiment.record(
         method, "UNAUTHENTICATED"))] if settings.auth_token else []
     server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
-    pb_grpc.add_SentimentServiceServicer_to_server(
-        sentiment.observe(SentimentServicer(core, settings.stream_window)), server)
+    pb_grpc.add_SentimentServiceServicer_to_server(sentiment.observe(SentimentServicer(core)), server)
     health_servicer = HealthState()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    oip = CallObserver(core.metrics, OIP_SERVICE_NAME, settings.access_log)
-    oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip.observe(InferenceServicer(core, settings, health_servicer)),
-                                                         server)
-    if settings.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, OIP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME), server
-        )
+    oip = CallObserver(metrics, OIP_SERVICE_NAME, settings.access_log)
+    name, version, _ = settings.model_spec()
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(
+        oip.observe(InferenceServicer(core, health_servicer, name, version)), server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, OIP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server
+    )
     address = f"{settings.host}:{settings.port}"
     if settings.tls_cert:
         port = server.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca))

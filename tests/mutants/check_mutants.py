@@ -125,7 +125,7 @@ def held_factory(tiny_model_dir):
     so that a check can patch things before the server starts."""
     import contextlib
 
-    from tests.conftest import server_settings
+    from tests.helpers import server_settings
     from tests.helpers import ServerThread
 
     with contextlib.ExitStack() as stack:

@@ -1,0 +1,154 @@
+"""The core's plain-Python vocabulary: what a request asks (options, with the one truncation type and the
+one rule for its default), what comes back (predictions, explanations, model facts), and the policies that
+hold the core's limits. Each transport converts its messages to and from these in its own converters
+module; nothing here knows a wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from server import __version__
+from server.batching.cost import CostEstimate
+from server.batching.policy import BatchPolicy
+from server.engines import heads
+from server.engines.explainer import WordAttribution
+from server.errors import InvalidInput
+
+
+class Truncation(str, Enum):
+    """What happens to a text over the model's token limit."""
+
+    TRUNCATE = "truncate"  # cut it (and say so)
+    REJECT = "reject"  # refuse it (INVALID_ARGUMENT)
+    CHUNK = "chunk"  # read it whole in overlapping windows
+
+
+TRUNCATIONS = tuple(t.value for t in Truncation)
+
+
+def resolve_truncation(asked: str | None, default: str, *, explaining: bool = False) -> Truncation:
+    """The truncation a request gets: what it asked, or the server's ``--long-text`` when it said nothing,
+    whatever protocol it came by. An explanation reads one window, so a server default of chunk becomes
+    truncate for it, and an explanation that asks for chunk is refused."""
+    if asked is None:
+        mode = Truncation(default)
+        return Truncation.TRUNCATE if explaining and mode is Truncation.CHUNK else mode
+    try:
+        mode = Truncation(asked)
+    except ValueError:
+        raise InvalidInput(f"truncation must be one of {', '.join(TRUNCATIONS)}", field="options.truncation") from None
+    if explaining and mode is Truncation.CHUNK:
+        raise InvalidInput("explanations read one window: send truncation truncate or reject", field="truncation")
+    return mode
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    truncation: str | None = None  # a Truncation value; None: the server's --long-text
+    return_logits: bool = False
+    return_windows: bool = False  # with "chunk": every window's own prediction too
+    threshold: float = heads.DEFAULT_THRESHOLD  # multi-label heads: predict every label at or above it
+
+
+DEFAULT_OPTIONS = PredictOptions()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    class_id: int
+    scores: dict[str, float]  # softmax (single-label) or sigmoid (multi-label) per label; empty for regression
+    logits: list[float] | None
+    num_tokens: int
+    truncated: bool
+    predicted_labels: list[str] | None = None  # multi-label heads only
+    score: float | None = None  # regression heads only
+    windows: int = 0  # windows read with truncation "chunk"
+    window_predictions: list["WindowPrediction"] | None = None
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    start: int  # character offsets of the window in the original text
+    end: int
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class Explanation:
+    prediction: Prediction
+    target: str
+    words: list[WordAttribution]
+    convergence_delta: float
+    steps: int
+    forward_passes: int
+
+
+@dataclass(frozen=True)
+class RecheckInfo:
+    margin: float
+    engine: str
+    texts: int
+    rechecked: int
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    max_batch_texts: int = 64
+    """Most texts in one call (``--max-batch-texts``)."""
+    max_text_chars: int = 20_000
+    """Most characters in one text, checked before tokenizing."""
+
+
+@dataclass(frozen=True)
+class LongTextPolicy:
+    default: Truncation = Truncation.TRUNCATE
+    """What a request that does not say gets (``--long-text``)."""
+    window_tokens: int | None = None
+    """Window size for chunk, special tokens included; None: the model's own limit (the built-in model:
+    the length it was trained on, ``server.builtin_model.TRAINED_MAX_TOKENS``)."""
+    overlap_tokens: int | None = None
+    """Tokens neighbouring windows share; None: a quarter of the window."""
+    max_windows: int = 32
+    """Most windows one text may take; longer texts get INVALID_ARGUMENT."""
+
+
+@dataclass(frozen=True)
+class ExplainPolicy:
+    max_concurrent: int = 2
+    """Most Explain calls running or waiting at once (``--max-concurrent-explanations``); 0: Explain off."""
+    default_steps: int = 50
+    """Integrated Gradients steps when the request does not say."""
+    max_steps: int = 300
+    """Most steps a request may ask for."""
+
+
+@dataclass(frozen=True)
+class CorePolicy:
+    """Everything the core is bounded by, derived from the settings once (``ServerSettings.core_policy``)."""
+
+    batching: BatchPolicy = BatchPolicy()
+    limits: RequestLimits = RequestLimits()
+    long_text: LongTextPolicy = LongTextPolicy()
+    explain: ExplainPolicy = ExplainPolicy()
+    warmup: bool = True
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_name: str
+    model_source: str
+    weights_sha256: str
+    labels: list[str]
+    max_input_tokens: int
+    device: str
+    dtype: str
+    engine: str
+    problem_type: str
+    policy: CorePolicy
+    window_tokens: int
+    overlap_tokens: int
+    batch_costs: dict[str, CostEstimate] = field(default_factory=dict)
+    recheck: RecheckInfo | None = None
+    server_version: str = __version__

@@ -1,0 +1,81 @@
+"""``sentiment.v1`` messages ⇄ the inference core's plain types, in one place for the servicer."""
+
+from __future__ import annotations
+
+from sentiment.v1 import sentiment_pb2 as pb
+from server.core.types import DEFAULT_OPTIONS, Explanation, ModelInfo, PredictOptions, Prediction, Truncation
+
+# the contract's enum -> the core's truncation (unspecified: None, the server's --long-text)
+TRUNCATIONS = {pb.TRUNCATION_UNSPECIFIED: None, pb.TRUNCATION_TRUNCATE: Truncation.TRUNCATE.value,
+               pb.TRUNCATION_REJECT: Truncation.REJECT.value, pb.TRUNCATION_CHUNK: Truncation.CHUNK.value}
+
+
+def truncation(value: int) -> str | None:
+    """An enum value this server does not know is passed on as such, and refused by the core."""
+    return TRUNCATIONS.get(value, f"unknown ({value})")
+
+
+def options(message: pb.PredictOptions) -> PredictOptions:
+    if message.ByteSize() == 0:  # nothing set, as in most calls
+        return DEFAULT_OPTIONS
+    return PredictOptions(
+        truncation=truncation(message.truncation), return_logits=message.return_logits,
+        return_windows=message.return_windows,
+        threshold=message.threshold if message.HasField("threshold") else DEFAULT_OPTIONS.threshold,
+    )
+
+
+def prediction_message(prediction: Prediction) -> pb.Prediction:
+    message = pb.Prediction(
+        label=prediction.label,
+        class_id=prediction.class_id,
+        scores=[pb.LabelScore(label=k, probability=v) for k, v in prediction.scores.items()],
+        num_tokens=prediction.num_tokens,
+        truncated=prediction.truncated,
+        score=prediction.score,
+    )
+    # the rest only when present: every field given to the constructor costs, set or empty
+    if prediction.logits:
+        message.logits.extend(prediction.logits)
+    if prediction.predicted_labels:
+        message.predicted_labels.extend(prediction.predicted_labels)
+    if prediction.windows:
+        message.windows = prediction.windows
+    if prediction.window_predictions:
+        message.window_predictions.extend(
+            pb.WindowPrediction(start=w.start, end=w.end, prediction=prediction_message(w.prediction))
+            for w in prediction.window_predictions)
+    return message
+
+
+def explanation_message(explanation: Explanation) -> pb.ExplainResponse:
+    return pb.ExplainResponse(
+        prediction=prediction_message(explanation.prediction), target=explanation.target,
+        words=[pb.WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution)
+               for w in explanation.words],
+        convergence_delta=explanation.convergence_delta, steps=explanation.steps,
+    )
+
+
+def model_info_message(info: ModelInfo) -> pb.ModelInfo:
+    batching, limits, explain = info.policy.batching, info.policy.limits, info.policy.explain
+    return pb.ModelInfo(
+        model_name=info.model_name, model_source=info.model_source, weights_sha256=info.weights_sha256,
+        labels=info.labels, max_input_tokens=info.max_input_tokens, device=info.device, dtype=info.dtype,
+        batching=pb.BatchingInfo(
+            max_batch_size=batching.max_batch_size, max_batch_tokens=batching.max_batch_tokens,
+            max_queue_size=batching.queue_size, max_queue_seconds=batching.max_queue_seconds or 0.0,
+            costs=[pb.BatchCost(engine=name, fixed_seconds=c.fixed_seconds, seconds_per_token=c.seconds_per_token,
+                                seconds_per_token_width=c.seconds_per_token_width, batches=c.batches)
+                   for name, c in info.batch_costs.items()],
+        ),
+        server_version=info.server_version, max_batch_texts=limits.max_batch_texts,
+        max_text_chars=limits.max_text_chars, engine=info.engine, problem_type=info.problem_type,
+        long_text=pb.LongTextInfo(default_mode=Truncation(info.policy.long_text.default).value,
+                                  window_tokens=info.window_tokens, overlap_tokens=info.overlap_tokens,
+                                  max_windows=info.policy.long_text.max_windows),
+        explain=pb.ExplainInfo(max_concurrent=explain.max_concurrent, default_steps=explain.default_steps,
+                               max_steps=explain.max_steps),
+        recheck=pb.RecheckInfo(margin=info.recheck.margin, engine=info.recheck.engine, texts=info.recheck.texts,
+                               rechecked=info.recheck.rechecked) if info.recheck else None,
+    )

@@ -1,0 +1,1 @@
+"""What tests share: helper modules, never test modules (pytest collects nothing here)."""
