@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="calls/s offered under overload (default: the factor times what 32 callers carried)")
     args = parser.parse_args(argv)
     from bench.run import RESULTS, bert_base_dir
-    from training.builtin import ensure_built
+    from server.builtin_model import builtin_model_dir
 
-    model_dir = {"builtin": ensure_built, "bert-base": bert_base_dir}.get(args.model, lambda: Path(args.model))()
+    model_dir = {"builtin": builtin_model_dir, "bert-base": bert_base_dir}.get(args.model, lambda: Path(args.model))()
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     print(json.dumps({"model": args.model, **probe(model_dir, args.calls, args.overload_seconds,

@@ -78,7 +78,7 @@ async def grpc_caller(target: str, timeout: float = 60.0):
     from sentiment.v1 import sentiment_pb2 as pb
     from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
-    channel = ChannelConfig(target=target, retries=False).open(aio=True)
+    channel = ChannelConfig(target=target).open(aio=True)
     stub = pb_grpc.SentimentServiceStub(channel)
 
     async def call(text: str) -> str:

@@ -22,7 +22,8 @@ from bench.run import RESULTS, machine
 from server.engines.recheck import rechecked_among
 from server.engines.heads import softmax
 from server.core.classifier import SequenceClassifier
-from training.builtin import LABELS, ensure_built, load_splits
+from server.builtin_model import builtin_model_dir
+from training.builtin import LABELS, load_splits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
                              "and without the re-check, and auto; the first is the reference)")
     args = parser.parse_args(argv)
     variants = [parse_variant(v) for v in args.variants] if args.variants else default_variants(args.device)
-    model_dir = ensure_built()
+    model_dir = builtin_model_dir()
     splits = load_splits()
     examples = splits.held_out["tweets"] + splits.held_out["rotten_tomatoes"]
     texts = [e.text for e in examples]

@@ -408,11 +408,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: skipping the GPU benchmark")
         return
-    from training.builtin import ensure_built
+    from server.builtin_model import builtin_model_dir
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models:
-        model_dir = bert_base_dir() if name == "bert-base" else ensure_built() if name == "builtin" else Path(name)
+        model_dir = bert_base_dir() if name == "bert-base" else builtin_model_dir() if name == "builtin" else Path(name)
         label = name if name in ("bert-base", "builtin") else Path(name).name
         print(f"== {label} ({model_dir}) on {args.device}", flush=True)
         started = time.perf_counter()

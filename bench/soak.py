@@ -56,7 +56,7 @@ BAD_HTTP = {
 
 
 async def grpc_traffic(target: str, texts: list[str], requests: int, callers: int, tally: Counter, lost: list) -> None:
-    channel = ChannelConfig(target=target, retries=False, max_message_bytes=8 * 1024 * 1024).open(aio=True)
+    channel = ChannelConfig(target=target, max_message_bytes=8 * 1024 * 1024).open(aio=True)
     stub = pb_grpc.SentimentServiceStub(channel)
     counter = iter(range(requests))
 
@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=3000, help="gRPC calls (the bridge gets half as many)")
     parser.add_argument("--callers", type=int, default=256, help="concurrent gRPC callers (4x the queue)")
     args = parser.parse_args(argv)
-    from training.builtin import ensure_built
+    from server.builtin_model import builtin_model_dir
 
-    model_dir = Path(args.model) if args.model else ensure_built()
+    model_dir = Path(args.model) if args.model else builtin_model_dir()
     texts = benchmark_texts("short", 512)
     logs = Path(__file__).parent / "results" / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.channel import SERVICE, ClientBase
-from clients.client import RETRY_PAUSE, _stream_requests
+from clients.client import _stream_requests
 from clients.errors import SentimentError
-from clients.types import (Explanation, ModelInfo, Prediction, StreamResult, explain_request, options_message,
-                           stream_result)
+from clients.types import (Explanation, ModelInfo, Prediction, PredictOptions, StreamResult, explain_request,
+                           options_message, stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -37,38 +37,42 @@ class AsyncSentimentClient(ClientBase):
         await self._channel.close()
 
     async def _call(self, method, request, timeout: float | None, request_id: str | None = None):
-        """As ``SentimentClient._call``: with ``wait_for_ready``, UNAVAILABLE is tried again until the deadline."""
+        """As ``SentimentClient._call``: tried again as the retry policy says (``clients.retry``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout or self.timeout)
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return await method(request, timeout=max(0.001, deadline - loop.time()),
                                     metadata=self.config.metadata(request_id), wait_for_ready=self.wait_for_ready)
             except grpc.RpcError as error:
-                if not (self.wait_for_ready and error.code() == grpc.StatusCode.UNAVAILABLE
-                        and deadline - loop.time() > RETRY_PAUSE):
+                pause = self.retry.pause(error.code().name, attempt, deadline - loop.time())
+                if pause is None:
                     raise SentimentError.from_rpc_error(error) from None
-                await asyncio.sleep(RETRY_PAUSE)
+                await asyncio.sleep(pause)
 
     async def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                      return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
-                      request_id: str | None = None) -> Prediction:
-        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits, return_windows,
-                                                                       threshold))
+                      return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                      timeout: float | None = None, request_id: str | None = None) -> Prediction:
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        request = pb.PredictRequest(text=text, options=message)
         return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
 
     async def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                             return_windows: bool = False, threshold: float | None = None,
-                            timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        options = options_message(truncation, return_logits, return_windows, threshold)
-        response = await self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=options),
+                            options: PredictOptions | None = None, timeout: float | None = None,
+                            request_id: str | None = None) -> list[Prediction]:
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        response = await self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message),
                                     timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
                      truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
-                     threshold: float | None = None, timeout: float | None = None) -> AsyncIterator[StreamResult]:
-        options = options_message(truncation, return_logits, return_windows, threshold)
+                     threshold: float | None = None, options: PredictOptions | None = None,
+                     timeout: float | None = None) -> AsyncIterator[StreamResult]:
+        options = options_message(options, truncation, return_logits, return_windows, threshold)
         if isinstance(items, AsyncIterable):
             async def requests():
                 index = itertools.count()

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
+from clients import retry
 from sentiment.common.tracing import outgoing_metadata
 
 SERVICE = "sentiment.v1.SentimentService"
 OIP_SERVICE = "inference.GRPCInferenceService"
-# Idempotent calls are retried on UNAVAILABLE (a replica restarting, a connection reset); round_robin
-# spreads calls over every address a target resolves to (a headless Service, or a list of addresses).
-SERVICE_CONFIG = json.dumps({
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "methodConfig": [{
-        "name": [{"service": SERVICE, "method": m} for m in ("Predict", "PredictBatch", "GetModelInfo")]
-                + [{"service": OIP_SERVICE}],  # every Open Inference Protocol call here is idempotent
-        "retryPolicy": {
-            "maxAttempts": 4,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "2s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }],
-})
+# round_robin spreads calls over every address a target resolves to (a headless Service, or a list of
+# addresses). Retries are the client's own (clients/retry.py), not the channel's.
+SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
 def normalise_target(target: str | list[str]) -> str:
@@ -51,7 +40,6 @@ class ChannelConfig:
     client_key: str | None = None
     token: str | None = None  # sent as "authorization: Bearer <token>"
     server_name_override: str | None = None
-    retries: bool = True
 
     def options(self) -> list[tuple[str, object]]:
         options = [
@@ -61,7 +49,6 @@ class ChannelConfig:
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.service_config", SERVICE_CONFIG),
-            ("grpc.enable_retries", 1 if self.retries else 0),
             # reconnect fast after a server restart, so that retries find it
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
@@ -97,13 +84,22 @@ class ChannelConfig:
 
 
 class ClientBase:
-    """What both clients share: the settings of their one channel and the default deadline."""
+    """What both clients share: the settings of their one channel, the default deadline and the retry policy."""
 
     def __init__(self, target: str | list[str] = "localhost:50051", *, timeout: float = 10.0,
-                 wait_for_ready: bool = False, config: ChannelConfig | None = None, **channel_options):
+                 wait_for_ready: bool = False, retries: bool = True, config: ChannelConfig | None = None,
+                 **channel_options):
         """``wait_for_ready``: calls wait (within their deadline) for a server to come back instead of
         failing at once with UNAVAILABLE; use it for batch jobs that must ride through restarts.
-        ``channel_options`` are ``ChannelConfig`` fields (TLS files, token, message size, retries)."""
+        ``retries=False``: no call is tried again (``clients.retry``). ``channel_options`` are
+        ``ChannelConfig`` fields (TLS files, token, message size)."""
         self.config = config or ChannelConfig(target=target, **channel_options)
         self.timeout = timeout
         self.wait_for_ready = wait_for_ready
+        self.retry = (retry.UNTIL_DEADLINE if wait_for_ready else retry.DEFAULT) if retries else retry.NO_RETRY
+
+    def with_retry(self, policy: "retry.RetryPolicy"):
+        """This client (the same channel) with another retry policy: ``client.with_retry(WAIT_OUT_OVERLOAD)``."""
+        other = copy.copy(self)
+        other.retry = policy
+        return other

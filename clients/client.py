@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -10,16 +11,16 @@ from concurrent.futures import Future
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from clients import retry
 from clients.channel import SERVICE, ClientBase
 from clients.errors import SentimentError
-from clients.types import (Explanation, ModelInfo, Prediction, StreamResult, explain_request, options_message,
-                           stream_result)
+from clients.types import (Explanation, ModelInfo, Prediction, PredictOptions, StreamResult, explain_request,
+                           options_message, stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
 
 
-RETRY_PAUSE = 0.05  # seconds between tries of a wait_for_ready call that failed UNAVAILABLE
 
 
 def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.PredictOptions):
@@ -49,77 +50,94 @@ class SentimentClient(ClientBase):
 
     def _call(self, method, request, timeout: float | None, request_id: str | None = None,
               wait_for_ready: bool | None = None):
-        """One unary call with a deadline. With ``wait_for_ready``, a call that fails UNAVAILABLE (a server
-        killed mid-call, a restart) is tried again until its deadline; every call here is idempotent."""
+        """One unary call with a deadline, tried again as the retry policy says (``clients.retry``); every
+        call here is idempotent."""
         wait = self.wait_for_ready if wait_for_ready is None else wait_for_ready
+        policy = retry.UNTIL_DEADLINE if wait and not self.wait_for_ready else self.retry
         deadline = time.monotonic() + (timeout or self.timeout)
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return method(request, timeout=max(0.001, deadline - time.monotonic()),
                               metadata=self.config.metadata(request_id), wait_for_ready=wait)
             except grpc.RpcError as error:
-                if not (wait and error.code() == grpc.StatusCode.UNAVAILABLE and deadline - time.monotonic() > RETRY_PAUSE):
+                pause = policy.pause(error.code().name, attempt, deadline - time.monotonic())
+                if pause is None:
                     raise SentimentError.from_rpc_error(error) from None
-                time.sleep(RETRY_PAUSE)
+                time.sleep(pause)
+
+    # Every predict method takes the options as keyword arguments or, from a caller that holds them, as a
+    # PredictOptions (``options=``): truncation "truncate", "reject", "chunk" (read it whole in windows) or None
+    # (the server's default); return_windows: with "chunk", each window's prediction too; threshold: multi-label
+    # models predict every label at or above it (server default 0.5).
 
     def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
-                request_id: str | None = None) -> Prediction:
-        """``truncation``: "truncate", "reject", "chunk" (read it whole in windows) or None (the server's
-        default); ``return_windows``: with "chunk", each window's prediction too; ``threshold``: multi-label
-        models predict every label at or above it (server default 0.5)."""
-        options = options_message(truncation, return_logits, return_windows, threshold)
-        request = pb.PredictRequest(text=text, options=options)
+                return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                timeout: float | None = None, request_id: str | None = None) -> Prediction:
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        request = pb.PredictRequest(text=text, options=message)
         return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
 
     def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
-                      return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
-                      request_id: str | None = None) -> list[Prediction]:
-        options = options_message(truncation, return_logits, return_windows, threshold)
-        response = self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=options), timeout,
+                      return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                      timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        response = self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message), timeout,
                               request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     def predict_future(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                       return_windows: bool = False, threshold: float | None = None, timeout: float | None = None,
-                       request_id: str | None = None) -> Future[Prediction]:
+                       return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                       timeout: float | None = None, request_id: str | None = None) -> Future[Prediction]:
         """``predict`` without waiting: a ``concurrent.futures.Future`` of the prediction, or of the
-        ``SentimentError`` (never retried, whatever ``wait_for_ready`` says)."""
-        request = pb.PredictRequest(text=text, options=options_message(truncation, return_logits, return_windows, threshold))
-        return self._future(self._stub.Predict, request, timeout, request_id,
+        ``SentimentError``; retried as any call (on a timer thread, never blocking the caller)."""
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        return self._future(self._stub.Predict, pb.PredictRequest(text=text, options=message), timeout, request_id,
                             lambda response: Prediction.from_message(response.prediction))
 
     def predict_batch_future(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                              return_windows: bool = False, threshold: float | None = None,
-                             timeout: float | None = None, request_id: str | None = None) -> Future[list[Prediction]]:
+                             options: PredictOptions | None = None, timeout: float | None = None,
+                             request_id: str | None = None) -> Future[list[Prediction]]:
         """``predict_batch`` without waiting, as ``predict_future``."""
-        request = pb.PredictBatchRequest(texts=texts, options=options_message(truncation, return_logits, return_windows,
-                                                                              threshold))
-        return self._future(self._stub.PredictBatch, request, timeout, request_id,
-                            lambda response: [Prediction.from_message(p) for p in response.predictions])
+        message = options_message(options, truncation, return_logits, return_windows, threshold)
+        return self._future(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message), timeout,
+                            request_id, lambda response: [Prediction.from_message(p) for p in response.predictions])
 
     def _future(self, method, request, timeout: float | None, request_id: str | None, convert: Callable) -> Future:
         result: Future = Future()
-        call = method.future(request, timeout=timeout or self.timeout, metadata=self.config.metadata(request_id),
-                             wait_for_ready=self.wait_for_ready)
+        deadline = time.monotonic() + (timeout or self.timeout)
+        metadata = self.config.metadata(request_id)  # made on the caller's thread: its trace context
 
-        def done(call):
+        def attempt(number: int) -> None:
+            call = method.future(request, timeout=max(0.001, deadline - time.monotonic()), metadata=metadata,
+                                 wait_for_ready=self.wait_for_ready)
+            call.add_done_callback(lambda done: finished(done, number))
+
+        def finished(call, number: int) -> None:
             try:
                 result.set_result(convert(call.result()))
             except grpc.RpcError as error:
-                result.set_exception(SentimentError.from_rpc_error(error))
+                pause = self.retry.pause(error.code().name, number, deadline - time.monotonic())
+                if pause is None:
+                    result.set_exception(SentimentError.from_rpc_error(error))
+                else:
+                    timer = threading.Timer(pause, attempt, (number + 1,))
+                    timer.daemon = True
+                    timer.start()
             except Exception as error:  # noqa: BLE001 - a cancelled call, a message that did not convert
                 result.set_exception(error)
 
-        call.add_done_callback(done)
+        attempt(1)
         return result
 
     def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
                return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,
-               timeout: float | None = None) -> Iterator[StreamResult]:
+               options: PredictOptions | None = None, timeout: float | None = None) -> Iterator[StreamResult]:
         """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
         bounds the whole stream (default: none, since a stream may run for long)."""
-        requests = _stream_requests(items, options_message(truncation, return_logits, return_windows, threshold))
+        requests = _stream_requests(items, options_message(options, truncation, return_logits, return_windows, threshold))
         try:
             for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata(),
                                                     wait_for_ready=self.wait_for_ready):

@@ -198,10 +198,27 @@ def truncation_value(truncation: str | None) -> int:
     return TRUNCATION[truncation]
 
 
-def options_message(truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
-                    threshold: float | None = None) -> pb.PredictOptions:
-    return pb.PredictOptions(truncation=truncation_value(truncation), return_logits=return_logits,
-                             return_windows=return_windows, threshold=threshold)
+@dataclass(frozen=True)
+class PredictOptions:
+    """What a predict call asks besides its texts (hashable: the bridge shares a call among requests whose
+    options are equal). ``truncation``: "truncate", "reject", "chunk" or None (the server's default);
+    ``return_windows``: with "chunk", each window's prediction too; ``threshold``: multi-label models predict
+    every label at or above it (None: the server's 0.5)."""
+
+    truncation: str | None = None
+    return_logits: bool = False
+    return_windows: bool = False
+    threshold: float | None = None
+
+    def message(self) -> pb.PredictOptions:
+        return pb.PredictOptions(truncation=truncation_value(self.truncation), return_logits=self.return_logits,
+                                 return_windows=self.return_windows, threshold=self.threshold)
+
+
+def options_message(options: PredictOptions | None, truncation: str | None = None, return_logits: bool = False,
+                    return_windows: bool = False, threshold: float | None = None) -> pb.PredictOptions:
+    """The message of ``options`` when a caller holds them, else of the keyword arguments it gave."""
+    return (options or PredictOptions(truncation, return_logits, return_windows, threshold)).message()
 
 
 def explain_request(text: str, label: str | None = None, truncation: str | None = None,

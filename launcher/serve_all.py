@@ -1,8 +1,7 @@
 """``sentiment-serve-all``: the gRPC server and the REST bridge together, for one machine.
 
-Builds the built-in model first when it is missing (``python -m training.builtin``, a step of its
-own: the server never imports the training code), starts both processes, forwards SIGTERM/SIGINT to
-them and exits when either one does (with a non-zero status when a child died). With
+Starts both processes (the built-in model ships with the repository: nothing is built first), forwards
+SIGTERM/SIGINT to them and exits when either one does (with a non-zero status when a child died). With
 ``SENTIMENT_PORT=0`` it reads the port the server picked from its port file before starting the bridge.
 Settings come from the same environment variables
 (``SENTIMENT_*`` for the server, ``SENTIMENT_BRIDGE_*`` for the bridge)."""
@@ -19,17 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from server.builtin_model import is_built
 from sentiment.common.logging_setup import configure_logging
 
 log = logging.getLogger("sentiment.serve_all")
 
 
 def main() -> int:
-    if os.environ.get("SENTIMENT_MODEL", "builtin") == "builtin" and not is_built():
-        built = subprocess.run([sys.executable, "-m", "training.builtin"])
-        if built.returncode != 0:
-            return built.returncode
     configure_logging(os.environ.get("SENTIMENT_LOG_LEVEL", "INFO"))
     env = dict(os.environ)
     port = env.get("SENTIMENT_PORT", "50051")

@@ -19,10 +19,10 @@ DEADLINE_EXCEEDED then, whether it was still waiting or in a call, and the call 
 (it carries the latest deadline among them).
 
 Requests go together only when their options match. A call that fails for a reason that may be one
-text's own (INVALID_ARGUMENT, say a text over the limit with truncation "reject") is not blamed on the
-others: each request of it is sent again alone, so every caller gets the answer its own text earns.
-Overload (RESOURCE_EXHAUSTED) and the backend's unavailability apply to every text alike and are
-answered as they come. The call carries the first request's id and trace context.
+text's own (``clients.retry.PER_TEXT_CODES``: INVALID_ARGUMENT, say a text over the limit with truncation
+"reject") is not blamed on the others: each request of it is sent alone, once, so every caller gets the
+answer its own text earns (a split, not a retry: retries are the client's, ``clients.retry``). Every other
+failure (overload, the backend's unavailability) applies to every text alike and is answered as it comes. The call carries the first request's id and trace context.
 """
 
 from __future__ import annotations
@@ -36,20 +36,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clients.errors import SentimentError
+from clients.retry import PER_TEXT_CODES
+from clients.types import PredictOptions
 from sentiment.common.tracing import attached, current_context
 
-# Codes that say nothing about one text in particular: every request of the call gets them as they are.
-SHARED_FAILURES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED",
-                             "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION"})
-
 # send(texts, options, timeout, request_id) -> a future of the texts' predictions, in order
-Send = Callable[[list[str], tuple, float, "str | None"], Future]
+Send = Callable[[list[str], PredictOptions, float, "str | None"], Future]
 
 
 @dataclass(eq=False)
 class _Request:
     text: str
-    options: tuple
+    options: PredictOptions
     deadline: float
     request_id: str | None
     trace_context: Any
@@ -77,9 +75,9 @@ class Coalescer:
         """Requests waiting for a call to leave in."""
         return len(self._pending)
 
-    def predict(self, text: str, options: tuple, timeout: float, request_id: str | None = None):
-        """The prediction for one text, or its ``SentimentError``; ``options`` is a hashable tuple of the
-        call's keyword arguments (requests share a call only when theirs are equal)."""
+    def predict(self, text: str, options: PredictOptions, timeout: float, request_id: str | None = None):
+        """The prediction for one text, or its ``SentimentError`` (requests share a call only when their
+        options are equal)."""
         request = _Request(text, options, self._clock() + timeout, request_id, current_context())
         with self._lock:
             self._pending.append(request)
@@ -143,7 +141,7 @@ class Coalescer:
                 request.result = prediction
         except SentimentError as error:
             for request in group:
-                if len(group) > 1 and error.code not in SHARED_FAILURES:
+                if len(group) > 1 and error.code in PER_TEXT_CODES:
                     request.alone = True
                 else:
                     request.error = error

@@ -1,4 +1,5 @@
-"""The one gRPC -> HTTP status table (grpc-gateway's), and JSON error bodies."""
+"""The one gRPC -> HTTP status table (grpc-gateway's), and the one builder of JSON error answers (in the
+bridge's own shape, or the Open Inference Protocol's for ``/v2``)."""
 
 from __future__ import annotations
 
@@ -46,19 +47,28 @@ def failure_status(grpc_code: str, message: str) -> tuple[int, str]:
     return status, ("PAYLOAD_TOO_LARGE" if status == 413 else grpc_code)
 
 
-def error_body(code: str, message: str, field: str | None = None, details: list | None = None) -> dict:
-    error = {"code": code, "message": message}
+def error_body(code: str, message: str, field: str | None = None, details: list | None = None, *,
+               oip: bool = False) -> dict:
+    """``{"error": {"code", "message", "field", "details"}}``; for the Open Inference Protocol its
+    ``{"error": "<message>"}`` with the code and the field beside it."""
+    error = {"error": message, "code": code} if oip else {"code": code, "message": message}
     if field:
         error["field"] = field
     if details:
         error["details"] = details
-    return {"error": error}
+    return error if oip else {"error": error}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, details: list | None = None) -> Response:
+def error_response(status: int, code: str, message: str, field: str | None = None, details: list | None = None, *,
+                   oip: bool = False) -> Response:
     """A JSON error answer; 429s say when to come back (``Retry-After``)."""
-    response = jsonify(error_body(code, message, field, details))
+    response = jsonify(error_body(code, message, field, details, oip=oip))
     response.status_code = status
     if status == 429:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
+
+
+def is_oip_path(path: str) -> bool:
+    """Routes of the Open Inference Protocol, whose errors take its shape."""
+    return path == "/v2" or path.startswith("/v2/")

@@ -15,8 +15,9 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 from werkzeug.utils import secure_filename
 
-from clients.client import SentimentClient
+from clients.retry import WAIT_OUT_OVERLOAD
 from clients.types import TRUNCATION
+from rest_bridge.backend import Backend
 from rest_bridge.errors import HTTP_CODE_NAMES, error_response
 from rest_bridge.jobstore import ACTIVE_STATES, JobStore
 from rest_bridge.scoring import JobRunner
@@ -30,15 +31,18 @@ PREDICTION_COLUMNS = ("predicted_label", "predicted_class")
 TRAILING_COLUMNS = ("num_tokens", "truncated", "error")
 
 
-def jobs_blueprint(settings: BridgeSettings, client: SentimentClient, gate) -> Blueprint:
-    store = JobStore(settings.jobs_dir or Path(tempfile.mkdtemp(prefix="sentiment-bridge-jobs-")),
-                     settings.job_ttl_seconds)
-    runner = JobRunner(store, client, gate, max_jobs=settings.max_jobs, timeout_seconds=settings.timeout_seconds)
+def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
+    policy = backend.policy
+    store = JobStore(settings.jobs_dir or Path(tempfile.mkdtemp(prefix="sentiment-bridge-jobs-")), policy.job_ttl_seconds)
+    # jobs wait out an overloaded or restarting backend (the client's retry policy), within a few deadlines
+    runner = JobRunner(store, backend.client.with_retry(WAIT_OUT_OVERLOAD), backend.in_flight, max_jobs=policy.max_jobs,
+                       timeout_seconds=settings.timeout_seconds)
+    client = backend.client
     blueprint = Blueprint("jobs", __name__)
 
     @blueprint.post("/v1/jobs")
     def create_job():
-        request.max_content_length = settings.max_upload_bytes
+        request.max_content_length = policy.max_upload_bytes
         truncation = request.values.get("truncation", "truncate")
         if truncation not in TRUNCATION:
             return error_response(422, "UNPROCESSABLE_ENTITY", f"truncation must be one of {', '.join(TRUNCATION)}",
@@ -53,16 +57,11 @@ def jobs_blueprint(settings: BridgeSettings, client: SentimentClient, gate) -> B
         info = client.model_info(timeout=settings.timeout_seconds)
         store.sweep()
         job_id = uuid.uuid4().hex
-        store.create(job_id, {
-            "id": job_id, "state": "queued", "filename": filename, "format": upload.format,
-            "columns": upload.columns, "text_field": text_field, "truncation": truncation,
-            "total": len(upload.rows), "done": 0, "errors": 0, "labels": dict.fromkeys(info.labels, 0),
-            "created_at": time.time(), "started_at": None, "finished_at": None, "error": None,
-        })
-        batch_size = max(1, min(settings.job_batch_texts, info.max_batch_texts or settings.job_batch_texts))
+        store.create(job_id, _queued_status(job_id, filename, upload, text_field, truncation, info.labels))
+        batch_size = max(1, min(policy.shared_call_texts, info.max_batch_texts or policy.shared_call_texts))
         if not runner.try_start(job_id, upload, text_field=text_field, truncation=truncation, batch_size=batch_size):
             store.remove(job_id)
-            return error_response(429, "RESOURCE_EXHAUSTED", f"this bridge worker is scoring {settings.max_jobs} "
+            return error_response(429, "RESOURCE_EXHAUSTED", f"this bridge worker is scoring {policy.max_jobs} "
                                   "files already, its limit; retry later")
         response = _status_response(store, job_id)
         response.status_code = 202
@@ -75,18 +74,7 @@ def jobs_blueprint(settings: BridgeSettings, client: SentimentClient, gate) -> B
 
     @blueprint.get("/v1/jobs/<job_id>/result")
     def job_result(job_id: str):
-        status = store.read_status(job_id)
-        if status is None:
-            return _no_such_job(job_id)
-        if status["state"] in ACTIVE_STATES:
-            return error_response(409, "CONFLICT", "the job is still running; download its result when it is done")
-        kind = request.args.get("format", "jsonl")
-        if kind not in ("jsonl", "csv"):
-            return error_response(422, "UNPROCESSABLE_ENTITY", "format must be jsonl or csv", "format")
-        lines = _csv_lines(store, job_id, status) if kind == "csv" else _jsonl_lines(store, job_id)
-        name = f"{Path(secure_filename(status['filename'] or '')).stem or 'texts'}.scored.{kind}"
-        return Response(lines, mimetype="text/csv" if kind == "csv" else "application/x-ndjson",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return _result_response(store, job_id)
 
     @blueprint.delete("/v1/jobs/<job_id>")
     def delete_job(job_id: str):
@@ -102,6 +90,13 @@ def jobs_blueprint(settings: BridgeSettings, client: SentimentClient, gate) -> B
     return blueprint
 
 
+def _queued_status(job_id: str, filename: str, upload, text_field: str, truncation: str, labels: list[str]) -> dict:
+    return {"id": job_id, "state": "queued", "filename": filename, "format": upload.format, "columns": upload.columns,
+            "text_field": text_field, "truncation": truncation, "total": len(upload.rows), "done": 0, "errors": 0,
+            "labels": dict.fromkeys(labels, 0), "created_at": time.time(), "started_at": None, "finished_at": None,
+            "error": None}
+
+
 def _uploaded_file() -> tuple[bytes, str, str]:
     """The file of a multipart form (field ``file``, as browsers and ``curl -F file=@x.csv`` send it), or a
     raw CSV / JSONL body (``curl --data-binary @x.csv -H 'Content-Type: text/csv'``)."""
@@ -113,6 +108,22 @@ def _uploaded_file() -> tuple[bytes, str, str]:
     if request.mimetype in RAW_TYPES:
         return request.get_data(), request.args.get("filename", ""), request.mimetype
     raise UploadError(415, "send a multipart form with a 'file' field, or a text/csv or application/x-ndjson body")
+
+
+def _result_response(store: JobStore, job_id: str) -> Response:
+    """The scored file, JSONL or CSV (``?format=``), once the job is done."""
+    status = store.read_status(job_id)
+    if status is None:
+        return _no_such_job(job_id)
+    if status["state"] in ACTIVE_STATES:
+        return error_response(409, "CONFLICT", "the job is still running; download its result when it is done")
+    kind = request.args.get("format", "jsonl")
+    if kind not in ("jsonl", "csv"):
+        return error_response(422, "UNPROCESSABLE_ENTITY", "format must be jsonl or csv", "format")
+    lines = _csv_lines(store, job_id, status) if kind == "csv" else _jsonl_lines(store, job_id)
+    name = f"{Path(secure_filename(status['filename'] or '')).stem or 'texts'}.scored.{kind}"
+    return Response(lines, mimetype="text/csv" if kind == "csv" else "application/x-ndjson",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _no_such_job(job_id: str) -> Response:

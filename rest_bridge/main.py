@@ -23,7 +23,7 @@ class BridgeApplication(BaseApplication):
         s = self.settings
         self.cfg.set("bind", f"{s.host}:{s.port}")
         self.cfg.set("workers", s.workers)
-        self.cfg.set("threads", s.threads)
+        self.cfg.set("threads", s.policy().threads)
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("timeout", max(30, int(s.timeout_seconds * 3)))
         self.cfg.set("graceful_timeout", max(5, int(s.timeout_seconds) + 2))
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = _shared_jobs_dir(load_settings(argv))
     configure_logging(settings.log_level)
     _prepare_multiprocess_metrics()
-    logging.getLogger(__name__).info("bridge on %s:%d -> %s", settings.host, settings.port, settings.backend)
+    logging.getLogger("rest_bridge.main").info("bridge on %s:%d -> %s", settings.host, settings.port, settings.backend)
     BridgeApplication(settings).run()
 
 

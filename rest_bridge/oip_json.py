@@ -120,8 +120,8 @@ def from_raw(datatype: str, raw: bytes) -> list:
     return np.frombuffer(raw, dtype=DATATYPES[datatype][1]).tolist()
 
 
-def parse_infer_request(body: bytes, header_length: str | None, model_name: str, version: str) -> InferRequest:
-    """The body of POST /v2/models/{name}/infer as a ModelInferRequest."""
+def _split_body(body: bytes, header_length: str | None) -> tuple[InferRequestIn, bytes]:
+    """The JSON header validated, and the binary data after it (``Inference-Header-Content-Length``)."""
     if header_length is not None:
         try:
             split = int(header_length)
@@ -139,13 +139,15 @@ def parse_infer_request(body: bytes, header_length: str | None, model_name: str,
     if not isinstance(document, dict):
         raise BadTensorRequest(422, "the body must be a JSON object")
     try:
-        parsed = InferRequestIn.model_validate(document)
+        return InferRequestIn.model_validate(document), binary
     except ValidationError as error:
         first = error.errors()[0]
         raise BadTensorRequest(422, first["msg"], ".".join(str(p) for p in first["loc"]) or None) from None
 
-    message = oip.ModelInferRequest(model_name=model_name, model_version=version, id=parsed.id or "")
-    _parameters(message.parameters, parsed.parameters)
+
+def _add_inputs(message: oip.ModelInferRequest, parsed: InferRequestIn, binary: bytes) -> None:
+    """Each input tensor into the message: its data typed into ``contents``, or all of them into
+    ``raw_input_contents`` when any input came as binary data."""
     raw_inputs, offset = [], 0
     binary_inputs = [i for i in parsed.inputs if (i.parameters or {}).get(BINARY_SIZE) is not None]
     for tensor in parsed.inputs:
@@ -178,6 +180,13 @@ def parse_infer_request(body: bytes, header_length: str | None, model_name: str,
     if binary_inputs:
         message.raw_input_contents.extend(raw_inputs)
 
+
+def parse_infer_request(body: bytes, header_length: str | None, model_name: str, version: str) -> InferRequest:
+    """The body of POST /v2/models/{name}/infer as a ModelInferRequest."""
+    parsed, binary = _split_body(body, header_length)
+    message = oip.ModelInferRequest(model_name=model_name, model_version=version, id=parsed.id or "")
+    _parameters(message.parameters, parsed.parameters)
+    _add_inputs(message, parsed, binary)
     binary_default = _flag(parsed.parameters, "binary_data_output", False, "parameters.binary_data_output")
     binary_outputs = {}
     for output in parsed.outputs or []:

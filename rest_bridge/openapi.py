@@ -26,7 +26,8 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": reasons[c], "content": _json("ErrorOut")} for c in codes}
 
 
-def build_openapi(version: str) -> dict:
+def _schemas() -> dict:
+    """Every schema the document refers to, as components."""
     _, schema = models_json_schema(
         [(m, "validation" if m in (PredictIn, ExplainIn) else "serialization")
          for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut, JobStatusOut)]
@@ -37,6 +38,11 @@ def build_openapi(version: str) -> dict:
     model_info = TypeAdapter(ModelInfo).json_schema(ref_template=REF)
     schema["$defs"].update(model_info.pop("$defs", {}))  # what it refers to (BatchCost) goes to components too
     schema["$defs"]["ModelInfo"] = model_info
+    return schema["$defs"]
+
+
+def _api_paths() -> dict:
+    """The bridge's own routes (``rest_bridge.api``)."""
     predict_responses = {
         "200": {"description": "One prediction for `text`, or `{\"predictions\": [...]}` for `texts`",
                 "content": {"application/json": {"schema": {"oneOf": [
@@ -44,6 +50,38 @@ def build_openapi(version: str) -> dict:
                     {"$ref": "#/components/schemas/PredictBatchOut"}]}}}},
         **_errors(400, 401, 413, 415, 422, 429, 503, 504),
     }
+    return {
+        "/predict": {"post": {
+            "summary": "Classify one text or several",
+            "requestBody": {"required": True, "content": _json("PredictIn")},
+            "responses": predict_responses,
+        }},
+        "/explain": {"post": {
+            "summary": "Each word's attribution to the predicted label (or a named one), by Integrated Gradients",
+            "description": "Costs tens of forward and backward passes; the server runs a few at once and "
+                           "answers 429 past its limit.",
+            "requestBody": {"required": True, "content": _json("ExplainIn")},
+            "responses": {"200": {"description": "The explanation", "content": _json("ExplainOut")},
+                          **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
+        }},
+        "/v1/model": {"get": {"summary": "The served model and its settings",
+                              "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},
+                                            **_errors(503, 504)}}},
+        "/healthz": {"get": {"summary": "The bridge process is alive",
+                             "responses": {"200": {"description": "Alive", "content": _json("StatusOut")}}}},
+        "/readyz": {"get": {"summary": "The gRPC backend reports SERVING",
+                            "responses": {"200": {"description": "Ready", "content": _json("StatusOut")},
+                                          "503": {"description": "Not ready", "content": _json("StatusOut")}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics of every worker",
+                             "responses": {"200": {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    }
+
+
+def build_openapi(version: str) -> dict:
     document = {
         "openapi": "3.1.0",
         "info": {"title": "Sentiment REST bridge", "version": version,
@@ -52,39 +90,8 @@ def build_openapi(version: str) -> dict:
         "tags": [{"name": "api", "description": "Predictions, the model, health"},
                  {"name": "file scoring", "description": "Score a CSV or JSONL file as a background job"},
                  {"name": "pages", "description": "The bridge's web pages (HTML) and their files"}],
-        "paths": {
-            "/predict": {"post": {
-                "summary": "Classify one text or several",
-                "requestBody": {"required": True, "content": _json("PredictIn")},
-                "responses": predict_responses,
-            }},
-            "/explain": {"post": {
-                "summary": "Each word's attribution to the predicted label (or a named one), by Integrated Gradients",
-                "description": "Costs tens of forward and backward passes; the server runs a few at once and "
-                               "answers 429 past its limit.",
-                "requestBody": {"required": True, "content": _json("ExplainIn")},
-                "responses": {"200": {"description": "The explanation", "content": _json("ExplainOut")},
-                              **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
-            }},
-            "/v1/model": {"get": {"summary": "The served model and its settings",
-                                  "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},
-                                                **_errors(503, 504)}}},
-            "/healthz": {"get": {"summary": "The bridge process is alive",
-                                 "responses": {"200": {"description": "Alive", "content": _json("StatusOut")}}}},
-            "/readyz": {"get": {"summary": "The gRPC backend reports SERVING",
-                                "responses": {"200": {"description": "Ready", "content": _json("StatusOut")},
-                                              "503": {"description": "Not ready", "content": _json("StatusOut")}}}},
-            **oip_openapi.paths(),
-            "/metrics": {"get": {"summary": "Prometheus metrics of every worker",
-                                 "responses": {"200": {"description": "Prometheus text format",
-                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/openapi.json": {"get": {"summary": "This document",
-                                      "responses": {"200": {"description": "OpenAPI 3.1",
-                                                            "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            **_job_paths(),
-            **_page_paths(),
-        },
-        "components": {"schemas": schema["$defs"]},
+        "paths": {**_api_paths(), **oip_openapi.paths(), **_job_paths(), **_page_paths()},
+        "components": {"schemas": _schemas()},
     }
     for path_item in document["paths"].values():
         for operation in path_item.values():

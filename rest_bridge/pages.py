@@ -11,7 +11,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Response, render_template, send_from_directory
 
-from rest_bridge.settings import BridgeSettings
+from rest_bridge.settings import BridgePolicy
 
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
 # Only this origin. Swagger UI sets inline styles and shows data: images; nothing else is let through.
@@ -19,7 +19,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
                            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
-def pages_blueprint(settings: BridgeSettings) -> Blueprint:
+def pages_blueprint(policy: BridgePolicy) -> Blueprint:
     # templates/ and static/ sit next to the app factory, where Flask looks for them (static at /static)
     blueprint = Blueprint("pages", __name__)
 
@@ -36,7 +36,7 @@ def pages_blueprint(settings: BridgeSettings) -> Blueprint:
 
     @blueprint.get("/score")
     def score():
-        return render_template("score.html", active="score", max_upload_bytes=settings.max_upload_bytes)
+        return render_template("score.html", active="score", max_upload_bytes=policy.max_upload_bytes)
 
     @blueprint.get("/docs")
     def docs():

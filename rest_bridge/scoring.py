@@ -1,6 +1,7 @@
 """Scoring one uploaded file in a background thread: batched ``PredictBatch`` calls through the bridge's
 own gRPC client, each holding one of the bridge's in-flight slots, so a job never pushes the bridge past
-``--max-concurrent-requests`` (it waits for a slot; callers of /predict are refused as before)."""
+``--max-concurrent-requests`` (it waits for a slot; callers of /predict are refused as before). The client
+it is given waits out an overloaded or restarting backend (``clients.retry.WAIT_OUT_OVERLOAD``)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from collections.abc import Callable
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
+from clients.retry import PER_TEXT_CODES
 from rest_bridge.jobstore import JobStore
 from rest_bridge.uploads import Upload
 
 log = logging.getLogger(__name__)
 
-# Refusals a job waits out (with backoff) instead of failing: an overloaded or restarting backend.
-RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED"}
-# Errors about one text: the batch is scored again text by text, and only the bad rows carry the error.
-ROW_ERRORS = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"}
 GATE_POLL_SECONDS = 0.25
+# How many of the bridge's deadlines one call of a job may take, waiting out an overloaded backend.
+JOB_CALL_DEADLINES = 3
 
 
 class JobCancelled(Exception):
@@ -34,8 +34,7 @@ class JobRunner:
         self.client = client
         self.gate = gate
         self.slots = threading.BoundedSemaphore(max_jobs)
-        self.timeout_seconds = timeout_seconds
-        self.retry_seconds = 3 * timeout_seconds  # how long one batch waits out an overloaded backend
+        self.call_seconds = JOB_CALL_DEADLINES * timeout_seconds  # one call, its waits for the backend included
 
     def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str, batch_size: int) -> bool:
         """Start the job's thread, or return False when this worker already runs ``max_jobs`` jobs."""
@@ -88,7 +87,7 @@ class JobRunner:
             predictions = [{"prediction": p.to_dict()} for p in self._call(job_id, lambda timeout: self.client.predict_batch(
                 texts, truncation=truncation, timeout=timeout, request_id=job_id))]
         except SentimentError as error:
-            if error.code not in ROW_ERRORS:
+            if error.code not in PER_TEXT_CODES:
                 raise
             predictions = [self._score_one(job_id, text, truncation) for text in texts]
         for i, prediction in zip(scorable, predictions):
@@ -100,30 +99,20 @@ class JobRunner:
             prediction = self._call(job_id, lambda timeout: self.client.predict(
                 text, truncation=truncation, timeout=timeout, request_id=job_id))
         except SentimentError as error:
-            if error.code not in ROW_ERRORS:
+            if error.code not in PER_TEXT_CODES:
                 raise
             return {"error": {"code": error.code, "message": error.message}}
         return {"prediction": prediction.to_dict()}
 
     def _call(self, job_id: str, call: Callable[[float], object]):
-        """One call in one in-flight slot; refusals of an overloaded backend are retried with backoff."""
-        deadline = time.monotonic() + self.retry_seconds
-        pause = 0.2
-        while True:
-            while not self.gate.acquire(timeout=GATE_POLL_SECONDS):
-                if self.store.cancel_requested(job_id):
-                    raise JobCancelled
-            try:
-                return call(self.timeout_seconds)
-            except SentimentError as error:
-                if error.code not in RETRYABLE or time.monotonic() + pause > deadline:
-                    raise
-            finally:
-                self.gate.release()
+        """One call in one in-flight slot (waited for, the job's cancellation checked while it waits)."""
+        while not self.gate.acquire(timeout=GATE_POLL_SECONDS):
             if self.store.cancel_requested(job_id):
                 raise JobCancelled
-            time.sleep(pause)
-            pause = min(2 * pause, 5.0)
+        try:
+            return call(self.call_seconds)
+        finally:
+            self.gate.release()
 
 
 def _count(status: dict, records: list[dict]) -> None:

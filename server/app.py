@@ -21,7 +21,7 @@ from server.metrics import ServerMetrics
 from server.settings import ServerSettings, load_settings
 from server.transport.server import create_server, set_serving
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("server.app")  # by name: run as `python -m server.app` it is __main__
 
 
 @dataclass
@@ -104,9 +104,18 @@ async def serve(settings: ServerSettings) -> None:
     log.info("stopped")
 
 
+def quiet_libraries() -> None:
+    """No progress bars or notices from transformers on start-up: the server logs one line per stage."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = load_settings(argv)
     configure_logging(settings.log_level)
+    quiet_libraries()
     configure_tracing(settings.tracing, "sentiment-server")
     asyncio.run(serve(settings))
 

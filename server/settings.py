@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from server.batching.policy import BatchPolicy
 from server.builtin_model import TRAINED_MAX_TOKENS, builtin_model_dir
 from server.core.types import CorePolicy, ExplainPolicy, LongTextPolicy, RequestLimits, Truncation
-from server.removed import refuse_removed
+from sentiment.common.removed import refuse_removed
 
 BUILTIN = "builtin"
 DEFAULT_MODEL_NAME = "sentiment"  # the Open Inference Protocol name of a model given without one

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ci_skips import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
-from tests.helpers import ServerThread, build_tiny_model, server_settings
+from tests.support.ci_skips import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
+from tests.support.helpers import ServerThread, build_tiny_model, server_settings
 
 
 @pytest.fixture(scope="session")

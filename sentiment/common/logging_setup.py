@@ -24,9 +24,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Our own loggers; every other library (ONNX Runtime's optimizer and quantizer, which log through the root
+# logger, transformers, urllib3, ...) is heard from at WARNING and above only.
+OWN_LOGGERS = ("server", "rest_bridge", "clients", "launcher", "sentiment", "training", "bench", "gunicorn")
+
+
+class OwnOrWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(OwnOrWarning())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings (a library's deprecations) become WARNING records, one line each

@@ -4,6 +4,7 @@ object that the inference core, the training code's evaluation and the benchmark
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import torch
@@ -27,7 +28,10 @@ class SequenceClassifier:
         """``name``: what the model is called in answers (default: ``source``); ``recheck_margin``: int8's
         close calls run again in float32 under this margin of logits (None: measured on calibration
         sentences, 0: never; ``server.engines.recheck``)."""
+        started = time.perf_counter()
         checkpoint = load_checkpoint(source, max_tokens)
+        log.info("loaded %s: %s, labels %s, %d tokens at most (%.1fs)", name or source, checkpoint.problem_type,
+                 ", ".join(checkpoint.labels), checkpoint.max_tokens, time.perf_counter() - started)
         self.source = source
         self.name = name or source
         self.labels = checkpoint.labels

@@ -10,6 +10,7 @@ raise ``EngineUnavailable``; the caller logs one line and falls back to torch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +69,14 @@ def _export(model_source: str, path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_source, use_safetensors=True, trust_remote_code=False, attn_implementation="eager",
-        torch_dtype=torch.float32,
+        model_source, use_safetensors=True, trust_remote_code=False, attn_implementation="eager", dtype=torch.float32,
     ).eval()
     model.config.return_dict = False
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones_like(ids)
-    with torch.inference_mode():
+    # the exporter's tracer warns about every Python branch on a tensor in transformers' code: known, harmless
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
             dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
@@ -95,18 +98,43 @@ def _optimize(source: Path, target: Path, config) -> dict[str, int]:
     return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
 
 
-def _quantize(source: Path, target: Path, calibration: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Each scheme quantized; the one closest to ``source`` on the calibration batch becomes ``target``."""
+class _QuantizerAdvice(logging.Filter):
+    """ONNX Runtime's quantizer logs advice for static quantization ("run pre-processing before
+    quantization") through the root logger on every build; it does not apply to dynamic int8."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not ("onnxruntime" in record.pathname and "quantization" in record.pathname)
+
+
+@contextlib.contextmanager
+def _quantizer_advice_muted():
+    advice = _QuantizerAdvice()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(advice)
+    try:
+        yield
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(advice)
+
+
+def _quantize_each(source: Path, built: dict, target: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    built = {}
     for scheme in SCHEMES:
         built[scheme] = target.with_name(f"int8-{scheme}.onnx")
         # the fused operators (Attention, SkipLayerNormalization) are not in ONNX's shape inference: their
         # outputs are float32, which the quantizer has to be told
         quantize_dynamic(str(source), str(built[scheme]), weight_type=QuantType[QUANTIZATION["weight_type"]],
                          per_channel=scheme == "per_channel", extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _quantize(source: Path, target: Path, calibration: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Each scheme quantized; the one closest to ``source`` on the calibration batch becomes ``target``."""
+    built: dict[str, Path] = {}
+    with _quantizer_advice_muted():
+        _quantize_each(source, built, target)
 
     def logits(path: Path) -> np.ndarray:
         return OnnxRuntimeEngine(path, "calibration", 1).run(*calibration)

@@ -125,8 +125,8 @@ def held_factory(tiny_model_dir):
     so that a check can patch things before the server starts."""
     import contextlib
 
-    from tests.helpers import server_settings
-    from tests.helpers import ServerThread
+    from tests.support.helpers import server_settings
+    from tests.support.helpers import ServerThread
 
     with contextlib.ExitStack() as stack:
         def make():
@@ -145,7 +145,7 @@ def aborting_bridge():
     import grpc
 
     from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
-    from tests.test_bridge import BridgeThread
+    from tests.support.bridge import BridgeThread
 
     backend = grpc.server(futures.ThreadPoolExecutor(4))
     pb_grpc.add_SentimentServiceServicer_to_server(test_promises.AbortingBackend(), backend)

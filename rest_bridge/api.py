@@ -1,0 +1,85 @@
+"""The bridge's own routes: ``POST /predict`` (the seed's contract and its extensions), ``POST /explain``,
+``GET /v1/model``, health, readiness, metrics and the OpenAPI document. Each converts JSON to a client call
+through the shared ``Backend`` and back."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from clients.errors import SentimentError
+from clients.types import PredictOptions
+from rest_bridge.backend import Backend
+from rest_bridge.errors import error_response
+from rest_bridge.openapi import build_openapi
+from rest_bridge.schemas import ExplainIn, PredictIn
+from sentiment.common import __version__
+
+
+def parse_json(schema: type[BaseModel]):
+    """The body validated against ``schema``, or the error response (415, 400, 422) to send instead."""
+    if not request.is_json:
+        return None, error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        return None, error_response(400, "BAD_REQUEST", "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return None, error_response(422, "UNPROCESSABLE_ENTITY", "the body must be a JSON object")
+    try:
+        return schema.model_validate(body), None
+    except ValidationError as error:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in error.errors()]
+        first = problems[0]
+        return None, error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
+
+
+def api_blueprint(backend: Backend) -> Blueprint:
+    api = Blueprint("api", __name__)
+    openapi = build_openapi(__version__)
+
+    @api.post("/predict")
+    def predict():
+        parsed, refused = parse_json(PredictIn)
+        if refused:
+            return refused
+        options = PredictOptions(parsed.truncation, parsed.return_logits, parsed.return_windows, parsed.threshold)
+        if parsed.text is not None:
+            return backend.call("/predict", lambda: backend.predict_one(parsed.text, options).to_dict())
+        return backend.call("/predict", lambda: {
+            "predictions": [p.to_dict() for p in backend.predict_many(parsed.texts, options)]})
+
+    @api.post("/explain")
+    def explain():
+        parsed, refused = parse_json(ExplainIn)
+        if refused:
+            return refused
+        return backend.call("/explain", lambda: backend.client.explain(
+            parsed.text, label=parsed.label, truncation=parsed.truncation, steps=parsed.steps,
+            timeout=backend.remaining_seconds(), request_id=backend.request_id()).to_dict())
+
+    @api.get("/v1/model")
+    def model_info():
+        return jsonify(backend.client.model_info(timeout=backend.remaining_seconds()).to_dict())
+
+    @api.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @api.get("/readyz")
+    def readyz():
+        try:
+            status = backend.client.health(timeout=backend.policy.ready_timeout_seconds)
+        except SentimentError as error:
+            status = error.code
+        return jsonify({"status": status}), 200 if status == "SERVING" else 503
+
+    @api.get("/metrics")
+    def metrics():
+        payload, content_type = backend.metrics.exposition()
+        return Response(payload, content_type=content_type)
+
+    @api.get("/openapi.json")
+    def openapi_json():
+        return jsonify(openapi)
+
+    return api
