@@ -197,7 +197,7 @@ class SuiteSettings(BaseSettings):
 
 def main(argv: list[str] | None = None) -> None:
     settings = SuiteSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv)
-    from server.engines.loading import SequenceClassifier
+    from server.core.classifier import SequenceClassifier
 
     cases = load_suite(settings.suite)
     classifier = SequenceClassifier(settings.model, device=settings.device, dtype="float32")

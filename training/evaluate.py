@@ -54,7 +54,7 @@ def evaluate_model(model_dir: str | Path, examples: list[Example], *, only_label
                    classifier=None) -> dict:
     """Evaluate a model directory; labels in the file must be the model's label names (or class ids)."""
     if classifier is None:
-        from server.engines.loading import SequenceClassifier
+        from server.core.classifier import SequenceClassifier
 
         classifier = SequenceClassifier(str(model_dir), device="auto", dtype="float32")
     names = classifier.labels

@@ -23,21 +23,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from training.builtin import V2, Recipe, base_model_dir, load_splits, train_options, training_mix
-from training.leave_one_out import CORPORA, held_out_examples, recipe_with, scaled_counts, score_corpus
-
-
-def budget_recipe(recipe: Recipe, splits, train_budget: int | None) -> Recipe:
-    """The recipe with its mix scaled down in proportion to at most ``train_budget`` texts."""
-    counts = {name: min(getattr(recipe, field), len(splits.train[name])) for name, field in CORPORA.items()}
-    counts = scaled_counts(counts, train_budget)
-    return dataclasses.replace(recipe, **{CORPORA[name]: count for name, count in counts.items()})
+from training.builtin import V3, Recipe, accuracy_by_domain, base_model_dir, load_splits, train_options, training_mix
+from training.evaluate import predict
+from training.leave_one_out import CORPORA, budget_recipe, held_out_examples, recipe_with, score_corpus
 
 
 def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | None, base_model: str | None = None,
               progress: bool = True) -> dict:
     """Train the (scaled) recipe in a temporary directory and score it; the model is not kept."""
-    from server.engines.loading import SequenceClassifier
+    from server.core.classifier import SequenceClassifier
     from training.behavioural import run_suite
     from training.train import fine_tune
 
@@ -54,6 +48,8 @@ def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | No
             scores = score_corpus(classifier, corpus, held_out_examples(splits, recipe, corpus, eval_budget))
             held_out[corpus] = {"score": scores["score"], "metric": scores["metric"],
                                 "polarity_accuracy": scores["polarity_accuracy"]}
+        written = splits.held_out["written"]  # every domain's held-out rows, whatever the eval budget
+        by_domain = accuracy_by_domain(written, predict(classifier, [e.text for e in written]))
         suite = run_suite(classifier)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -65,6 +61,7 @@ def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | No
         "train_steps": report.steps,
         "train_seconds": report.seconds,
         "held_out": held_out,
+        "written_by_domain": {name: r["accuracy"] for name, r in by_domain.items()},
         "suite_overall": suite["overall"]["pass_rate"],
         "suite_by_capability": {n: r["pass_rate"] for n, r in suite["by_capability"].items()},
         "suite_by_label": {n: r["pass_rate"] for n, r in suite["by_expected_label"].items()},
@@ -75,7 +72,8 @@ def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | No
 def format_trial(name: str, trial: dict) -> str:
     held = trial["held_out"]
     capabilities = " ".join(f"{n[:8]}={r:.2f}" for n, r in trial["suite_by_capability"].items())
-    return (f"{name}: suite {trial['suite_overall']:.3f} | tweets {held['tweets']['score']:.3f} "
+    return (f"{name}: suite {trial['suite_overall']:.3f} | written {held['written']['score']:.3f} "
+            f"| tweets {held['tweets']['score']:.3f} "
             f"(polarity {held['tweets']['polarity_accuracy']:.3f}) RT {held['rotten_tomatoes']['score']:.3f} "
             f"IMDB {held['imdb']['score']:.3f} | {capabilities} | {trial['seconds']:.0f}s")
 
@@ -86,17 +84,18 @@ CAPABILITY_COLUMNS = ("implicit_polarity", "negation", "contrast", "intensifier_
 
 def format_table(trials: list[dict]) -> str:
     """The trials of a results file as one markdown table (suite by capability, held-out sets)."""
-    lines = ["| trial | changes from v2 | budget | suite | " + " | ".join(CAPABILITY_COLUMNS)
-             + " | tweets 3-class | RT | IMDB | seconds |",
-             "|" + "---|" * (8 + len(CAPABILITY_COLUMNS))]
-    defaults = dataclasses.asdict(V2)
+    lines = ["| trial | changes from v3 | budget | suite | " + " | ".join(CAPABILITY_COLUMNS)
+             + " | written 3-class | tweets 3-class | RT | IMDB | seconds |",
+             "|" + "---|" * (9 + len(CAPABILITY_COLUMNS))]
+    defaults = json.loads(json.dumps(dataclasses.asdict(V3)))
     for trial in trials:
-        changes = ", ".join(f"{k}={v}" for k, v in trial["recipe"].items() if defaults.get(k) != v) or "(v2)"
+        changes = ", ".join(f"{k}={v}" for k, v in trial["recipe"].items() if defaults.get(k, v) != v) or "(v3)"
         held = trial["held_out"]
+        written = held.get("written", {}).get("score")
         lines.append(f"| {trial['name']} | {changes} | {trial['train_budget']} | {trial['suite_overall']:.3f} | "
                      + " | ".join(f"{trial['suite_by_capability'].get(c, float('nan')):.2f}" for c in CAPABILITY_COLUMNS)
-                     + f" | {held['tweets']['score']:.3f} | {held['rotten_tomatoes']['score']:.3f} | "
-                       f"{held['imdb']['score']:.3f} | {trial['seconds']:.0f} |")
+                     + f" | {'' if written is None else f'{written:.3f}'} | {held['tweets']['score']:.3f} | "
+                       f"{held['rotten_tomatoes']['score']:.3f} | {held['imdb']['score']:.3f} | {trial['seconds']:.0f} |")
     return "\n".join(lines)
 
 
