@@ -17,15 +17,20 @@ from training.behavioural import normalise
 
 THRESHOLD = 0.75
 COVERAGE = 0.8  # a short sentence carried by a longer text with at most one word in five changed
-COMMON_BIGRAM_ROWS = 300  # bigrams in more texts than this ("of the", "it is") find no useful pairs
+COMMON_BIGRAM_ROWS = 100  # bigrams in more texts than this ("of the", "it is") find no useful pairs
 
 
 def words(text: str) -> list[str]:
     return normalise(text).split()
 
 
-def similarity(a: list[str], b: list[str]) -> float:
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+def similarity(a: list[str], b: list[str], at_least: float = 0.0) -> float:
+    """difflib's ratio of the two word lists; 0.0 as soon as its cheap upper bounds show it is under
+    ``at_least`` (most candidate pairs: that keeps a corpus-wide check to seconds)."""
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.real_quick_ratio() < at_least or matcher.quick_ratio() < at_least:
+        return 0.0
+    return matcher.ratio()
 
 
 def _candidate_pairs(tokens: list[list[str]], first_of_b: int) -> Counter:
@@ -55,8 +60,10 @@ def near_duplicate_pairs(texts: list[str], threshold: float = THRESHOLD) -> list
         if key in seen:
             pairs.append((seen[key], i, 1.0))
         seen.setdefault(key, i)
-    for (a, b), _ in _candidate_pairs(tokens, 0).items():
-        if tokens[a] != tokens[b] and (ratio := similarity(tokens[a], tokens[b])) >= threshold:
+    for (a, b), shared in _candidate_pairs(tokens, 0).items():
+        if shared < 2 and min(len(tokens[a]), len(tokens[b])) > 4:
+            continue  # two longer texts alike in 75% of their words in order share more than one bigram
+        if tokens[a] != tokens[b] and (ratio := similarity(tokens[a], tokens[b], threshold)) >= threshold:
             pairs.append((a, b, round(ratio, 3)))
     return sorted(pairs)
 
