@@ -57,6 +57,11 @@ class ChannelConfig:
             options.append(("grpc.ssl_target_name_override", self.server_name_override))
         return options
 
+    def __post_init__(self):
+        # gRPC's core aborts the whole process on a certificate without its key: refuse it here, clearly
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ValueError("a client certificate and its key go together (client_cert with client_key)")
+
     def credentials(self) -> grpc.ChannelCredentials | None:
         if not (self.ca_cert or self.client_cert):
             return None

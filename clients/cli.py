@@ -146,9 +146,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    client = SentimentClient(args.target, timeout=args.timeout, token=args.token, ca_cert=args.ca_cert,
-                             client_cert=args.client_cert, client_key=args.client_key)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        client = SentimentClient(args.target, timeout=args.timeout, token=args.token, ca_cert=args.ca_cert,
+                                 client_cert=args.client_cert, client_key=args.client_key)
+    except ValueError as error:  # settings that cannot work together: a usage error
+        parser.error(str(error))
     try:
         with client:
             if args.command == "predict":

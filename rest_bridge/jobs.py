@@ -43,8 +43,8 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
     @blueprint.post("/v1/jobs")
     def create_job():
         request.max_content_length = policy.max_upload_bytes
-        truncation = request.values.get("truncation", "truncate")
-        if truncation not in TRUNCATION:
+        truncation = request.values.get("truncation") or None  # None: the server's --long-text
+        if truncation is not None and truncation not in TRUNCATION:
             return error_response(422, "UNPROCESSABLE_ENTITY", f"truncation must be one of {', '.join(TRUNCATION)}",
                                   "truncation")
         text_field = request.values.get("text_field") or "text"
@@ -90,7 +90,8 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
     return blueprint
 
 
-def _queued_status(job_id: str, filename: str, upload, text_field: str, truncation: str, labels: list[str]) -> dict:
+def _queued_status(job_id: str, filename: str, upload, text_field: str, truncation: str | None,
+                   labels: list[str]) -> dict:
     return {"id": job_id, "state": "queued", "filename": filename, "format": upload.format, "columns": upload.columns,
             "text_field": text_field, "truncation": truncation, "total": len(upload.rows), "done": 0, "errors": 0,
             "labels": dict.fromkeys(labels, 0), "created_at": time.time(), "started_at": None, "finished_at": None,

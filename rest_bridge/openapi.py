@@ -105,8 +105,9 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 
 def _job_paths() -> dict:
     options = {
-        "truncation": {"type": "string", "enum": list(TRUNCATION), "default": "truncate",
-                       "description": "Texts over the model's token limit: as in /predict."},
+        "truncation": {"type": "string", "enum": list(TRUNCATION),
+                       "description": "Texts over the model's token limit: as in /predict (default: the server's "
+                                      "--long-text)."},
         "text_field": {"type": "string", "default": "text", "description": "The column holding the text."},
     }
     raw_file = {"schema": {"type": "string"}}

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
+from clients.types import TRUNCATION
+
 def _integral(value):
     """JSON has one number type: 2.0 is the integer 2, as JSON Schema's "integer" says; 2.5 (or "2") is not."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -41,7 +43,7 @@ class PredictIn(BaseModel):
                                    json_schema_extra={"pattern": NOT_BLANK})
     texts: list[StrictStr] | None = Field(None, description="Several texts (none blank), answered in order.",
                                           json_schema_extra={"minItems": 1, "items": {"pattern": NOT_BLANK}})
-    truncation: Literal["truncate", "reject", "chunk"] | None = Field(
+    truncation: Literal[tuple(TRUNCATION)] | None = Field(
         None, description="Texts over the model's token limit: cut them (and say so), refuse with 400, or read them "
         "whole in overlapping windows and combine the windows' probabilities (token-weighted mean). Default: the "
         "server's --long-text (truncate unless changed).")
@@ -94,7 +96,7 @@ class ExplainIn(BaseModel):
 
     text: StrictStr = Field(description="The text to explain (not blank).", json_schema_extra={"pattern": NOT_BLANK})
     label: StrictStr | None = Field(None, description="The label to explain (default: the predicted one).")
-    truncation: Literal["truncate", "reject"] | None = Field(
+    truncation: Literal[tuple(t for t in TRUNCATION if t != "chunk")] | None = Field(
         None, description="Texts over the model's token limit: explain their first tokens (default) or refuse with 400.")
     steps: json_int(1, 2**31 - 1) | None = Field(None, description="Integration steps (default: the server's; more steps, "
                                     "smaller convergence_delta, slower).")
@@ -154,7 +156,8 @@ class JobStatusOut(BaseModel):
     format: Literal["csv", "jsonl"]
     columns: list[str] = Field(description="The file's columns, in order; the CSV result keeps them first.")
     text_field: str
-    truncation: str
+    truncation: str | None = Field(description="What the job asked for texts over the model's limit (null: the server's "
+                                   "--long-text).")
     total: int = Field(description="Rows in the file.")
     done: int = Field(description="Rows scored so far (with or without an error).")
     errors: int = Field(description="Rows that could not be scored.")

@@ -36,7 +36,7 @@ class JobRunner:
         self.slots = threading.BoundedSemaphore(max_jobs)
         self.call_seconds = JOB_CALL_DEADLINES * timeout_seconds  # one call, its waits for the backend included
 
-    def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str, batch_size: int) -> bool:
+    def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str | None, batch_size: int) -> bool:
         """Start the job's thread, or return False when this worker already runs ``max_jobs`` jobs."""
         if not self.slots.acquire(blocking=False):
             return False
@@ -45,7 +45,7 @@ class JobRunner:
         thread.start()
         return True
 
-    def _run(self, job_id: str, upload: Upload, text_field: str, truncation: str, batch_size: int) -> None:
+    def _run(self, job_id: str, upload: Upload, text_field: str, truncation: str | None, batch_size: int) -> None:
         try:
             status = {**self.store.read_status(job_id), "state": "running", "started_at": time.time()}
             self.store.write_status(job_id, status)
@@ -74,7 +74,7 @@ class JobRunner:
         finally:
             self.slots.release()
 
-    def _score(self, job_id: str, rows: list[dict], text_field: str, truncation: str) -> list[dict]:
+    def _score(self, job_id: str, rows: list[dict], text_field: str, truncation: str | None) -> list[dict]:
         records: list[dict] = [{"row": row} for row in rows]
         scorable = [i for i, row in enumerate(rows) if isinstance(row.get(text_field), str) and row[text_field]]
         for i, record in enumerate(records):
@@ -94,7 +94,7 @@ class JobRunner:
             records[i].update(prediction)
         return records
 
-    def _score_one(self, job_id: str, text: str, truncation: str) -> dict:
+    def _score_one(self, job_id: str, text: str, truncation: str | None) -> dict:
         try:
             prediction = self._call(job_id, lambda timeout: self.client.predict(
                 text, truncation=truncation, timeout=timeout, request_id=job_id))

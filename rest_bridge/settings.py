@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment.common.removed import refuse_removed
@@ -74,6 +74,12 @@ class BridgeSettings(BaseSettings):
     jobs_dir: Path | None = Field(None, description="Directory of file-scoring jobs, shared by every worker (default: a new temporary directory per bridge).")
     tracing: Literal["off", "console", "otlp"] = Field("off", description="OpenTelemetry tracing: off, console (print spans) or otlp (OTEL_EXPORTER_OTLP_* settings).")
     log_level: str = Field("INFO", description="Python log level.")
+
+    @model_validator(mode="after")
+    def client_certificate_comes_with_its_key(self) -> "BridgeSettings":
+        if bool(self.backend_client_cert) != bool(self.backend_client_key):
+            raise ValueError("--backend-client-cert and --backend-client-key go together")
+        return self
 
     def policy(self) -> BridgePolicy:
         return BridgePolicy(threads=self.max_concurrent_requests + 32,

@@ -61,3 +61,58 @@ def test_a_closed_pipe_ends_the_cli_quietly(grpc_server):
         os.close(write_end)
     assert result.stderr == ""  # no BrokenPipeError traceback
     assert result.returncode == 141  # what a shell reports for a Unix tool ended by SIGPIPE
+
+
+def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """``python -m clients.cli`` configured by ``env`` alone (no SENTIMENT_* variable of the test's own)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
+    return subprocess.run([sys.executable, "-m", "clients.cli", *args], env={**clean, **env}, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_each_cli_environment_variable_takes_effect(tiny_model_dir, classifier, tmp_path):
+    """A server that needs all of them (TLS with the test's CA, a client certificate, a bearer token): the CLI
+    configured by SENTIMENT_TARGET, SENTIMENT_TIMEOUT, SENTIMENT_TOKEN, SENTIMENT_CA_CERT, SENTIMENT_CLIENT_CERT
+    and SENTIMENT_CLIENT_KEY alone is answered, with the deadline the variable sets (30 s, not the default 10 s);
+    without the token, the CA or the client certificate it is refused."""
+    from tests.support.certs import make_pki
+    from tests.support.helpers import ServerThread, server_settings
+
+    pki = make_pki(tmp_path)
+    settings = server_settings(tiny_model_dir, tls_cert=pki["server_cert"], tls_key=pki["server_key"],
+                               tls_client_ca=pki["ca"], auth_token="cli-token")
+    with ServerThread(settings, classifier) as server:
+        core, deadlines = server.running.core, []
+        predict = core.predict
+
+        async def recording_predict(texts, options, timeout=None):
+            deadlines.append(timeout)
+            return await predict(texts, options, timeout)
+
+        core.predict = recording_predict
+        env = {"SENTIMENT_TARGET": f"127.0.0.1:{server.port}", "SENTIMENT_TIMEOUT": "30", "SENTIMENT_TOKEN": "cli-token",
+               "SENTIMENT_CA_CERT": str(pki["ca"]), "SENTIMENT_CLIENT_CERT": str(pki["client_cert"]),
+               "SENTIMENT_CLIENT_KEY": str(pki["client_key"])}
+        answered = run_cli(env, "predict", "--json", "i love this")
+        assert answered.returncode == 0, answered.stderr
+        assert json.loads(answered.stdout)["label"] in LABELS
+        # the deadline the server got: the variable's 30 s (a deadline crosses the wire rounded, hence the 0.1)
+        assert len(deadlines) == 1 and 10 < deadlines[0] <= 30.1, deadlines
+        for dropped, code in ((("SENTIMENT_TOKEN",), "UNAUTHENTICATED"), (("SENTIMENT_CA_CERT",), "UNAVAILABLE"),
+                              (("SENTIMENT_CLIENT_CERT", "SENTIMENT_CLIENT_KEY"), "UNAVAILABLE")):
+            refused = run_cli({k: v for k, v in env.items() if k not in dropped}, "predict", "i love this")
+            assert (refused.returncode, f"error: {code}" in refused.stderr) == (2, True), (dropped, refused.stderr)
+        assert len(deadlines) == 1  # no refused call reached the model
+
+
+def test_a_client_certificate_without_its_key_is_a_usage_error_not_a_crash(tmp_path):
+    """gRPC's core aborts the process on a certificate without its key; the CLI refuses the pair first."""
+    import subprocess
+    import sys
+
+    cert = tmp_path / "client.pem"
+    cert.write_text("not used")
+    result = subprocess.run([sys.executable, "-m", "clients.cli", "--target", "127.0.0.1:1", "health"],
+                            env={**__import__("os").environ, "SENTIMENT_CLIENT_CERT": str(cert)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "go together" in result.stderr

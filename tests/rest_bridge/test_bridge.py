@@ -189,3 +189,38 @@ def test_callers_can_shorten_the_deadline_and_get_504(bridge):
     response = post(bridge, {"texts": ["good film"] * 16}, headers={"X-Request-Timeout": "0"})
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "DEADLINE_EXCEEDED"
+
+
+def test_a_backend_that_lacks_an_rpc_answers_501_in_each_routes_error_shape():
+    """UNIMPLEMENTED reaches the bridge from a backend that serves neither the OIP service nor sentiment.v1's
+    methods (an older or another server: gRPC answers UNIMPLEMENTED for each): 501 on every route that calls
+    it, in the bridge's error body, or the Open Inference Protocol's under /v2."""
+    from concurrent import futures
+
+    import grpc
+
+    from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+
+    backend = grpc.server(futures.ThreadPoolExecutor(4))
+    pb_grpc.add_SentimentServiceServicer_to_server(pb_grpc.SentimentServiceServicer(), backend)  # every method UNIMPLEMENTED
+    port = backend.add_insecure_port("127.0.0.1:0")
+    backend.start()
+    try:
+        with BridgeThread(f"127.0.0.1:{port}") as bridge:
+            own = [post(bridge.url, {"text": "good"}), post(bridge.url, {"texts": ["good", "bad"]}),
+                   requests.post(f"{bridge.url}/explain", json={"text": "good"}, timeout=10),
+                   requests.get(f"{bridge.url}/v1/model", timeout=10),
+                   requests.post(f"{bridge.url}/v1/jobs", files={"file": ("a.csv", "text\ngood\n")}, timeout=10)]
+            oip = [requests.get(f"{bridge.url}/v2", timeout=10),
+                   requests.get(f"{bridge.url}/v2/models/sentiment", timeout=10),
+                   requests.post(f"{bridge.url}/v2/models/sentiment/infer", timeout=10, json={
+                       "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["good"]}]})]
+    finally:
+        backend.stop(0)
+    assert [(r.status_code, r.json()["error"]["code"]) for r in own] == [(501, "UNIMPLEMENTED")] * len(own)
+    assert [(r.status_code, r.json().get("code"), type(r.json()["error"])) for r in oip] == [(501, "UNIMPLEMENTED", str)] * 3
+
+
+def test_a_backend_client_certificate_without_its_key_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="go together"):
+        BridgeSettings(backend_client_cert=tmp_path / "client.pem")

@@ -248,3 +248,43 @@ def test_the_bridge_shares_calls_and_answers_each_request_as_a_call_of_its_own(t
     # shared calls: the first alone, then one per set of options (the refused one's texts went again alone)
     assert "sentiment_bridge_shared_call_texts_count 3.0" in metrics
     assert f"sentiment_bridge_shared_call_texts_sum {1 + len(plain) + len(strict)}.0" in metrics
+
+
+def test_coalesce_calls_0_sends_every_one_text_request_as_its_own_predict(tiny_model_dir):
+    """--coalesce-calls 0: requests that arrive while others are out (the test holds the model) each reach the
+    server as a Predict of their own; nothing is shared (no PredictBatch, and the bridge's
+    sentiment_bridge_shared_call_texts stays empty)."""
+    from tests.support.bridge import BridgeThread
+    from tests.support.helpers import ServerThread, gated_classifier, metric_samples, policy, server_settings
+
+    model, recorder = gated_classifier(tiny_model_dir)
+    settings = server_settings(tiny_model_dir, max_queue_seconds=0)  # requests queued behind the hold stay queued
+    with ServerThread(settings, model, policy(settings, warmup=False)) as server, \
+            BridgeThread(server.target, coalesce_calls=0) as bridge:
+        assert bridge.backend.coalescer is None
+        statuses: list[int] = []
+
+        def post(text):
+            statuses.append(requests.post(f"{bridge.url}/predict", json={"text": text}, timeout=60).status_code)
+
+        recorder.gate.clear()
+        threads = [threading.Thread(target=post, args=("first",))]
+        try:
+            threads[0].start()
+            wait_for(recorder.busy.is_set, what="the first request on the model")
+            threads += [threading.Thread(target=post, args=(f"text {i}",)) for i in range(4)]
+            for thread in threads[1:]:
+                thread.start()
+            wait_for(lambda: server.running.core.batcher.queue_depth == 4, what="four calls queued at the server")
+        finally:
+            recorder.gate.set()
+        for thread in threads:
+            thread.join(60)
+        server_calls = metric_samples(requests.get(f"http://127.0.0.1:{server.running.metrics_port}/metrics",
+                                                   timeout=10).text)
+        bridge_metrics = metric_samples(requests.get(f"{bridge.url}/metrics", timeout=10).text)
+    assert statuses == [200] * 5
+    calls = {labels: value for (name, labels), value in server_calls.items()
+             if name == "sentiment_grpc_requests_total" and dict(labels)["method"] in ("Predict", "PredictBatch")}
+    assert calls == {(("code", "OK"), ("method", "Predict")): 5}
+    assert bridge_metrics[("sentiment_bridge_shared_call_texts_count", ())] == 0

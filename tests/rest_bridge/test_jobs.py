@@ -7,13 +7,15 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
 from clients import SentimentClient
 from rest_bridge.jobstore import JobStore
-from tests.support.helpers import LABELS, MAX_TEXT_CHARS, Process, python_script, read_port_file, refused_port, wait_for
+from tests.support.helpers import (LABELS, MAX_TEXT_CHARS, Process, ServerThread, gated_classifier, metric_samples, policy,
+                                   python_script, read_port_file, refused_port, server_settings, wait_for)
 from tests.support.bridge import BridgeThread
 
 CSV_TEXT = "id,text,label\n1,i love this film,pos\n2,terrible food,neg\n3,,none\n4,\"okay, not great\",mid\n"
@@ -180,3 +182,78 @@ def test_every_gunicorn_worker_sees_every_job(grpc_server, tmp_path):
             assert requests.get(f"{url}/v1/jobs/{job['id']}", timeout=10).status_code == 200
             assert requests.get(f"{url}/v1/jobs/{job['id']}/result", timeout=10).status_code == 200
         assert bridge.proc.poll() is None
+
+
+def test_a_finished_job_is_removed_after_the_ttl_at_the_next_upload(grpc_server, tmp_path):
+    """BridgePolicy.job_ttl_seconds: a finished job stays downloadable until the TTL has passed, and the next
+    upload sweeps it (status, result and its directory gone); a job still running is never swept, and a
+    bridge whose TTL has not passed keeps its finished jobs."""
+    ttl = 0.05
+
+    def past_the_ttl(job_id):
+        updated = requests.get(f"{bridge.url}/v1/jobs/{job_id}", timeout=10).json()["updated_at"]
+        wait_for(lambda: time.time() > updated + ttl, what="the TTL passed")  # on the bridge's own clock
+
+    with BridgeThread(grpc_server.target, max_concurrent_requests=1, jobs_dir=tmp_path / "short",
+                      policy={"job_ttl_seconds": ttl}) as bridge:
+        old = upload(bridge.url, CSV_TEXT).json()["id"]
+        finished(bridge.url, old)
+        past_the_ttl(old)
+        assert requests.get(f"{bridge.url}/v1/jobs/{old}/result", timeout=10).status_code == 200  # only uploads sweep
+        sweeper = upload(bridge.url, CSV_TEXT).json()["id"]
+        for path in ("", "/result"):
+            assert requests.get(f"{bridge.url}/v1/jobs/{old}{path}", timeout=10).status_code == 404
+        assert not (tmp_path / "short" / old).exists()
+        finished(bridge.url, sweeper)
+
+        gate = bridge.backend.in_flight
+        gate.acquire()  # the next job cannot finish while the test holds the only slot
+        try:
+            running = upload(bridge.url, CSV_TEXT).json()["id"]
+            wait_for(lambda: requests.get(f"{bridge.url}/v1/jobs/{running}", timeout=10).json()["state"] == "running",
+                     what="the job running")
+            past_the_ttl(running)
+            another = upload(bridge.url, CSV_TEXT).json()["id"]
+            still = requests.get(f"{bridge.url}/v1/jobs/{running}", timeout=10)
+            assert (still.status_code, still.json().get("state")) == (200, "running")
+        finally:
+            gate.release()
+        for job in (running, another):
+            assert finished(bridge.url, job)["state"] == "done"
+
+    with BridgeThread(grpc_server.target, jobs_dir=tmp_path / "long") as bridge:  # the default TTL, an hour
+        kept = upload(bridge.url, CSV_TEXT).json()["id"]
+        finished(bridge.url, kept)
+        finished(bridge.url, upload(bridge.url, CSV_TEXT).json()["id"])
+        assert requests.get(f"{bridge.url}/v1/jobs/{kept}/result", timeout=10).status_code == 200
+
+
+def test_a_job_rides_out_an_overloaded_backend_and_scores_every_row(tiny_model_dir, tmp_path):
+    """The backend refuses the job's calls with RESOURCE_EXHAUSTED (its queue is full while the test holds
+    the model) for a while, then answers: the job keeps running meanwhile, waiting it out with backoff
+    (clients.retry.WAIT_OUT_OVERLOAD), and ends done with every row scored."""
+    model, recorder = gated_classifier(tiny_model_dir)
+    settings = server_settings(tiny_model_dir, max_batch_size=1)
+    texts = [f"good film number {i}" for i in range(5)]
+    with ServerThread(settings, model, policy(settings, max_queue_size=8, warmup=False)) as server, \
+            BridgeThread(server.target, jobs_dir=tmp_path) as bridge, SentimentClient(server.target, timeout=60) as client:
+        metrics = f"http://127.0.0.1:{server.running.metrics_port}/metrics"
+        refusals = lambda: metric_samples(requests.get(metrics, timeout=10).text).get(  # noqa: E731
+            ("sentiment_grpc_requests_total", (("code", "RESOURCE_EXHAUSTED"), ("method", "PredictBatch"))), 0)
+        recorder.gate.clear()
+        try:
+            holder = client.predict_future("held on the model")
+            wait_for(recorder.busy.is_set, what="the model busy")
+            filler = client.predict_batch_future(["queued"] * 8)
+            wait_for(lambda: server.running.core.batcher.queue_depth == 8, what="a full queue")
+            job = upload(bridge.url, "text\n" + "\n".join(texts) + "\n").json()["id"]
+            state = lambda: requests.get(f"{bridge.url}/v1/jobs/{job}", timeout=10).json()["state"]  # noqa: E731
+            wait_for(lambda: refusals() >= 2 or state() != "running", what="the job's call refused, then again")
+            assert state() == "running" and refusals() >= 2  # refused, waited, tried again: still running
+        finally:
+            recorder.gate.set()
+        holder.result(60), filler.result(60)
+        status = finished(bridge.url, job)
+        assert (status["state"], status["done"], status["errors"]) == ("done", 5, 0), status
+        records = [json.loads(x) for x in requests.get(f"{bridge.url}/v1/jobs/{job}/result", timeout=10).text.splitlines()]
+        assert [r["text"] for r in records] == texts and all(r["prediction"]["label"] in LABELS for r in records)

@@ -230,6 +230,98 @@ def test_sigterm_cuts_off_calls_still_running_after_the_grace_period(tiny_model_
         assert server.proc.wait(60) == 0
 
 
+def test_gunicorn_bridge_on_sigterm_answers_its_requests_in_flight_then_exits_zero(tiny_model_dir, tmp_path):
+    """The real ``sentiment-bridge`` (gunicorn, two workers) gets SIGTERM while three requests wait on a backend
+    the test holds (one on the model, two queued): it does not exit while they are held, every one of them is
+    answered 200 once the backend goes on, and the process exits 0."""
+    process, hold = held_server(tiny_model_dir, tmp_path, "--max-queue-seconds", "0")  # held calls wait, unrefused
+    with process as server:
+        ports = read_port_file(tmp_path / "ports.json", server)
+        target = f"127.0.0.1:{ports['grpc']}"
+        with SentimentClient(target) as client:
+            client.wait_until_serving(timeout=120)
+        queued = lambda: metric_samples(requests.get(f"http://127.0.0.1:{ports['metrics']}/metrics",  # noqa: E731
+                                                     timeout=10).text)[("sentiment_queue_depth", ())]
+        # one call per request (no shared calls), and a deadline far beyond the hold
+        with bridge_process(target, tmp_path / "bridge.json", "--workers", "2", "--coalesce-calls", "0",
+                            "--timeout-seconds", "60") as bridge:
+            url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', bridge)['http']}"
+            wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
+            warm_up = hold.forward_passes_started()
+            hold.close()
+            answers: dict[int, object] = {}
+
+            def post(i: int) -> None:
+                try:
+                    answers[i] = requests.post(f"{url}/predict", json={"text": f"good film {i}"}, timeout=120)
+                except requests.RequestException as error:
+                    answers[i] = error
+
+            callers = [threading.Thread(target=post, args=(i,)) for i in range(3)]
+            for caller in callers:
+                caller.start()
+            on_model = lambda: sum(map(int, hold.started.read_text().splitlines()[warm_up:]))  # noqa: E731
+            wait_for(lambda: hold.forward_passes_held() >= 1 and on_model() + queued() == 3,
+                     what="the three requests at the backend")
+            bridge.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "Handling signal: term" in bridge.output(), what="gunicorn handling SIGTERM")
+            still_held = (bridge.proc.poll(), dict(answers))
+            hold.open()
+            for caller in callers:
+                caller.join(120)
+            assert bridge.proc.wait(60) == 0
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
+    assert still_held == (None, {})  # SIGTERM ended neither the bridge nor a request while the backend held them
+    outcomes = [getattr(answers[i], "status_code", answers[i]) for i in range(3)]
+    assert outcomes == [200, 200, 200]
+    assert all(answers[i].json()["label"] in LABELS for i in range(3))
+
+
+def spans_printed(output: str) -> list[dict]:
+    """The spans ``--tracing console`` printed (OpenTelemetry's console exporter: indented JSON objects),
+    from among the process's other output (one-line JSON logs)."""
+    spans, lines = [], None
+    for line in output.splitlines():
+        if line == "{":
+            lines = [line]
+        elif lines is not None:
+            lines.append(line)
+            if line == "}":
+                spans.append(json.loads("\n".join(lines)))
+                lines = None
+    return spans
+
+
+def test_tracing_console_prints_spans_and_the_bridge_span_is_the_server_spans_parent(tiny_model_dir, tmp_path):
+    """``--tracing console`` on the real server and bridge processes: one /predict makes a span in each,
+    printed by each process, in one trace, the bridge's POST /predict the parent of the server's Predict."""
+    with server_process(tiny_model_dir, tmp_path / "server.json", "--tracing", "console") as server:
+        target = f"127.0.0.1:{read_port_file(tmp_path / 'server.json', server)['grpc']}"
+        with SentimentClient(target) as client:
+            client.wait_until_serving(timeout=120)
+        with bridge_process(target, tmp_path / "bridge.json", "--workers", "1", "--tracing", "console") as bridge:
+            url = f"http://127.0.0.1:{read_port_file(tmp_path / 'bridge.json', bridge)['http']}"
+            wait_for(lambda: requests.get(f"{url}/readyz", timeout=2).status_code == 200, what="bridge ready")
+            response = requests.post(f"{url}/predict", json={"text": "i love this"}, timeout=30,
+                                     headers={"X-Request-Id": "traced-42"})
+            assert response.status_code == 200
+            bridge.proc.send_signal(signal.SIGTERM)  # a clean exit flushes the spans still batched
+            assert bridge.proc.wait(60) == 0
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(60) == 0
+        bridge_spans = [s for s in spans_printed(bridge.output()) if s["attributes"].get("request_id") == "traced-42"]
+        server_spans = [s for s in spans_printed(server.output()) if s["attributes"].get("request_id") == "traced-42"]
+    assert [s["name"] for s in bridge_spans] == ["POST /predict"]
+    assert [s["name"] for s in server_spans] == ["sentiment.v1.SentimentService/Predict"]
+    (parent,), (child,) = bridge_spans, server_spans
+    assert parent["resource"]["attributes"]["service.name"] == "sentiment-bridge"
+    assert child["resource"]["attributes"]["service.name"] == "sentiment-server"
+    assert child["context"]["trace_id"] == parent["context"]["trace_id"]
+    assert child["parent_id"] == parent["context"]["span_id"]
+    assert (parent["kind"], child["kind"]) == ("SpanKind.SERVER", "SpanKind.SERVER")
+
+
 def serve_all_env(tiny_model_dir, tmp_path) -> dict:
     return {"SENTIMENT_MODEL": str(tiny_model_dir), "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": "0",
             "CUDA_VISIBLE_DEVICES": "", "SENTIMENT_ENGINE": "torch", "SENTIMENT_METRICS_PORT": "0", "SENTIMENT_BRIDGE_HOST": "127.0.0.1",

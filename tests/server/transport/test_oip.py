@@ -17,7 +17,7 @@ from clients import SentimentClient
 from sentiment.oip import grpc_predict_v2_pb2 as oip
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
 from server.transport.server import set_serving
-from tests.support.helpers import LABELS
+from tests.support.helpers import LABELS, ServerThread
 from tests.support.bridge import BridgeThread
 
 TEXTS = ["i love this film", "terrible awful day", "okay", "the food was good but the service was bad"]
@@ -376,3 +376,93 @@ def test_rest_probes_say_false_and_infer_503_when_the_server_is_down():
             assert (response.status_code, response.json()) == (503, {key: False})
         response = infer(dead.url, json_request())
         assert response.status_code == 503 and response.json()["code"] == "UNAVAILABLE"
+
+
+# A model named on the command line (--model NAME:VERSION=SOURCE) ---------------------------------------
+
+@pytest.fixture(scope="module")
+def named(tiny_model_dir, classifier):
+    """A server of the tiny model named ``reviews``, version ``7``, from the flag as a user writes it; and a
+    bridge in front of it."""
+    from server.settings import load_settings
+
+    settings = load_settings(["--model", f"reviews:7={tiny_model_dir}", "--host", "127.0.0.1", "--port", "0",
+                              "--metrics-port", "0", "--dtype", "float32"])
+    with ServerThread(settings, classifier) as server, BridgeThread(server.target) as bridge:
+        yield server, bridge.url
+
+
+def status_of(call, request) -> str:
+    try:
+        call(request, timeout=10)
+    except grpc.RpcError as error:
+        return error.code().name
+    return "OK"
+
+
+def test_a_custom_model_name_and_version_answer_over_grpc_and_others_are_not_found(named):
+    server, _ = named
+    with grpc.insecure_channel(server.target) as channel:
+        stub = oip_grpc.GRPCInferenceServiceStub(channel)
+        for version in ("", "7"):
+            metadata = stub.ModelMetadata(oip.ModelMetadataRequest(name="reviews", version=version), timeout=10)
+            assert (metadata.name, list(metadata.versions)) == ("reviews", ["7"])
+            assert stub.ModelReady(oip.ModelReadyRequest(name="reviews", version=version), timeout=10).ready
+            reply = stub.ModelInfer(oip.ModelInferRequest(model_name="reviews", model_version=version,
+                                                          inputs=[text_tensor()]), timeout=10)
+            assert (reply.model_name, reply.model_version) == ("reviews", "7")
+            assert outputs_of(reply)["label"][1][0] in LABELS
+        for name, version in (("sentiment", ""), ("sentiment", "1"), ("reviews", "1"), ("other", "7")):
+            assert status_of(stub.ModelMetadata, oip.ModelMetadataRequest(name=name, version=version)) == "NOT_FOUND"
+            assert status_of(stub.ModelReady, oip.ModelReadyRequest(name=name, version=version)) == "NOT_FOUND"
+            assert status_of(stub.ModelInfer, oip.ModelInferRequest(model_name=name, model_version=version,
+                                                                    inputs=[text_tensor()])) == "NOT_FOUND"
+
+
+def test_a_custom_model_name_and_version_answer_through_the_bridges_v2_and_others_are_404(named):
+    _, bridge = named
+    for model in ("/v2/models/reviews", "/v2/models/reviews/versions/7"):
+        metadata = requests.get(f"{bridge}{model}", timeout=10)
+        assert metadata.status_code == 200 and (metadata.json()["name"], metadata.json()["versions"]) == ("reviews", ["7"])
+        assert requests.get(f"{bridge}{model}/ready", timeout=10).json() == {"ready": True}
+        answer = requests.post(f"{bridge}{model}/infer", json=json_request(), timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["model_name"], answer.json()["model_version"]) == ("reviews", "7")
+    for model in ("/v2/models/sentiment", "/v2/models/sentiment/versions/1", "/v2/models/reviews/versions/1"):
+        for response in (requests.get(f"{bridge}{model}", timeout=10), requests.get(f"{bridge}{model}/ready", timeout=10),
+                         requests.post(f"{bridge}{model}/infer", json=json_request(), timeout=10)):
+            assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND"), (model, response.text)
+
+
+# What the server does not implement -----------------------------------------------------------------------
+
+# Triton's extensions of GRPCInferenceService that tritonclient calls (README: "Not implemented")
+UNARY_EXTENSIONS = ("RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload", "ModelConfig", "ModelStatistics",
+                    "SystemSharedMemoryStatus", "SystemSharedMemoryRegister", "SystemSharedMemoryUnregister",
+                    "CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister",
+                    "TraceSetting", "LogSettings")
+
+
+@pytest.mark.parametrize("rpc", [*UNARY_EXTENSIONS, "ModelStreamInfer"])
+def test_the_protocol_extensions_the_server_lacks_answer_unimplemented(grpc_server, rpc):
+    """An empty request message is valid for each of them (every field default), so the status is about the
+    method alone: UNIMPLEMENTED, and the server goes on serving."""
+    path = f"/inference.GRPCInferenceService/{rpc}"
+    with grpc.insecure_channel(grpc_server.target) as channel:
+        if rpc == "ModelStreamInfer":
+            call = lambda request, timeout: list(channel.stream_stream(path)(iter([request]), timeout=timeout))  # noqa: E731
+        else:
+            call = channel.unary_unary(path)
+        assert status_of(call, b"") == "UNIMPLEMENTED"
+        assert oip_grpc.GRPCInferenceServiceStub(channel).ServerLive(oip.ServerLiveRequest(), timeout=10).live
+
+
+def test_every_rpc_of_the_servers_protocol_file_is_implemented():
+    """The unimplemented parts are the extensions above, never an RPC the server's own .proto declares (the
+    generated base class would answer it UNIMPLEMENTED)."""
+    from server.transport.oip_servicer import InferenceServicer
+
+    declared = [m.name for m in oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods]
+    assert declared and not set(declared) & {*UNARY_EXTENSIONS, "ModelStreamInfer"}
+    base = oip_grpc.GRPCInferenceServiceServicer
+    assert [name for name in declared if getattr(InferenceServicer, name) is getattr(base, name)] == []
