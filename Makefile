@@ -2,10 +2,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
 TRITON_VENV ?= .venv-tritonclient
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: install proto proto-check model serve test bench bench-gpu soak precision clean
+.PHONY: install proto proto-check model ship serve test bench bench-gpu soak precision clean
 
 install: $(STAMP) $(TRITON_STAMP)  ## create .venv and install the project with its extras (CPU torch pinned)
 $(STAMP): pyproject.toml
@@ -13,7 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,train,bench]'
-	touch $(STAMP)
+	touch $(STAMP) $(SERVE_STAMP)
+
+$(SERVE_STAMP): pyproject.toml  ## what serving needs, and no more: the project without its extras
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $(SERVE_STAMP)
 
 $(TRITON_STAMP): tests/tritonclient-requirements.txt  ## tritonclient for the tests, in a venv of its own (protobuf 6)
 	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
@@ -28,24 +35,31 @@ proto-check: proto  ## fail when the committed generated code is stale
 	git diff --exit-code -- sentiment/
 	test -z "$$(git status --porcelain -- sentiment/)"
 
-model: install  ## build the built-in model into its cache directory when missing (~10 min on 2 cores)
+model: install  ## rebuild the built-in model from its recipe into the cache (~10-20 min on 2 cores)
 	$(BIN)/sentiment-build-model
 
-serve: model  ## run the gRPC server (:50051) and the REST bridge (:8080) on the built-in model
+ship: install  ## write the rebuilt model's float16 copy into server/builtin (what the repository ships)
+	$(BIN)/sentiment-build-model --ship
+
+serve: $(SERVE_STAMP)  ## run the gRPC server (:50051) and the REST bridge (:8080) on the shipped built-in model
 	$(BIN)/sentiment-serve-all
 
 test: install  ## the test suite (the built-in model's accuracy test runs only where it is built)
 	$(BIN)/python -m pytest -q
 
-bench: model  ## throughput and latency against the seed design and the raw model limit -> bench/results/
+.PHONY: mutants
+mutants: install  ## the mutation check: each seeded bug on the request path must fail its tests with an assertion (tests/mutants)
+	$(BIN)/python -m tests.mutants
+
+bench: install  ## throughput and latency against the seed design and the raw model limit -> bench/results/
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.precision
 	$(BIN)/python -m bench.summary --write  # the README's tables, from bench/results/*.json
 
-bench-gpu: model  ## the same benchmark on CUDA (skips cleanly without a GPU)
+bench-gpu: install  ## the same benchmark on CUDA (skips cleanly without a GPU)
 	$(BIN)/python -m bench.run --device cuda --no-seed
 
-soak: model  ## bounded soak/overload run on loopback -> docs/reliability.md
+soak: install  ## bounded soak/overload run on loopback -> docs/reliability.md
 	$(BIN)/python -m bench.soak
 
 clean:

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
-from tests.support.ci_skips import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
+from tests.support.ci_skips import (in_ci, pytest_collectreport, pytest_runtest_logreport,  # noqa: F401
+                                    pytest_sessionfinish, pytest_terminal_summary)
 from tests.support.helpers import ServerThread, build_tiny_model, server_settings
+
+# Property tests in CI: the same examples every run (derandomize: the seed comes from the test itself), so a
+# CI failure reproduces on a developer's machine with CI=true and never comes and goes; no example database
+# (a CI machine starts clean anyway). Elsewhere Hypothesis explores new examples each run.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if in_ci():
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

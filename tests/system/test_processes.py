@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -376,3 +377,26 @@ def test_the_model_threads_run_nicer_than_the_event_loop(tiny_model_dir, tmp_pat
     base = os.getpriority(os.PRIO_PROCESS, 0)
     assert nice.pop("model") == {base + BatchPolicy().model_nice} and BatchPolicy().model_nice > 0
     assert nice and all(values == {base} for values in nice.values())
+
+
+def _accepts(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (a connection is accepted)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_the_port_files_name_the_ports_the_processes_listen_on(tiny_model_dir, tmp_path):
+    """--port 0 picks free ports; the port file says which, once the process listens on them: the server's gRPC
+    and metrics ports, the bridge's HTTP port, each accepting connections and answering as that service."""
+    with server_process(tiny_model_dir, tmp_path / "server.json") as server:
+        ports = read_port_file(tmp_path / "server.json", server)
+        assert set(ports) == {"grpc", "metrics"} and 0 not in ports.values()
+        assert _accepts(ports["grpc"]) and _accepts(ports["metrics"])
+        assert "sentiment_grpc_requests_total" in requests.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10).text
+        with bridge_process(f"127.0.0.1:{ports['grpc']}", tmp_path / "bridge.json") as bridge:
+            http = read_port_file(tmp_path / "bridge.json", bridge)
+            assert set(http) == {"http"} and http["http"] != 0 and _accepts(http["http"])
+            assert requests.get(f"http://127.0.0.1:{http['http']}/healthz", timeout=10).json() == {"status": "ok"}

@@ -152,6 +152,7 @@ def test_the_built_in_model_card_shows_the_suite_tables():
 
     report = suite_report([_case(1, "positive", "travel", "negation")], ["positive"])
     record = {"evaluation": {}, "train": {"steps": 1, "bf16": False, "seconds": 1.0}, "recipe": asdict(Recipe()),
-              "seed": 13, "build_seconds": 2.0, "train_rows_by_source": {}, "behavioural_suite": report}
+              "seed": 13, "build_seconds": 2.0, "train_rows_by_source": {}, "behavioural_suite": report,
+              "build_inputs": {"sha256": "0" * 64}}
     section = _card_sections(record)["Behavioural suite"]
     assert "never trained on" in section and "| negation | negated opinions and negated problems | 1/1 | 100.0% |" in section
