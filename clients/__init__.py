@@ -3,7 +3,8 @@
 from clients.aio import AsyncSentimentClient
 from clients.client import SentimentClient
 from clients.errors import SentimentError
-from clients.types import Explanation, ModelInfo, Prediction, StreamResult, WindowPrediction, WordAttribution
+from clients.types import (Explanation, ModelInfo, ModelVersion, Prediction, StreamResult, WindowPrediction,
+                           WordAttribution)
 
-__all__ = ["AsyncSentimentClient", "Explanation", "ModelInfo", "Prediction", "SentimentClient", "SentimentError",
-           "StreamResult", "WindowPrediction", "WordAttribution"]
+__all__ = ["AsyncSentimentClient", "Explanation", "ModelInfo", "ModelVersion", "Prediction", "SentimentClient",
+           "SentimentError", "StreamResult", "WindowPrediction", "WordAttribution"]

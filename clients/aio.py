@@ -12,8 +12,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.channel import SERVICE, ClientBase
 from clients.client import _stream_requests
 from clients.errors import SentimentError
-from clients.types import (Explanation, ModelInfo, Prediction, PredictOptions, StreamResult, explain_request,
-                           options_message, stream_result)
+from clients.types import (Explanation, ModelInfo, ModelVersion, Prediction, PredictOptions, StreamResult,
+                           call_options, explain_request, stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -53,35 +53,38 @@ class AsyncSentimentClient(ClientBase):
                 await asyncio.sleep(pause)
 
     async def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                      return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                      return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                      model_version: str | None = None, options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        request = pb.PredictRequest(text=text, options=message)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
         return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
 
     async def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
-                            return_windows: bool = False, threshold: float | None = None,
-                            options: PredictOptions | None = None, timeout: float | None = None,
-                            request_id: str | None = None) -> list[Prediction]:
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        response = await self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message),
-                                    timeout, request_id)
+                            return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                            model_version: str | None = None, options: PredictOptions | None = None,
+                            timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        response = await self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
                      truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
-                     threshold: float | None = None, options: PredictOptions | None = None,
-                     timeout: float | None = None) -> AsyncIterator[StreamResult]:
-        options = options_message(options, truncation, return_logits, return_windows, threshold)
+                     threshold: float | None = None, model: str | None = None, model_version: str | None = None,
+                     options: PredictOptions | None = None, timeout: float | None = None) -> AsyncIterator[StreamResult]:
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
         if isinstance(items, AsyncIterable):
+            message, target = chosen.message(), chosen.target()
+
             async def requests():
                 index = itertools.count()
                 async for item in items:
                     item_id, text = item if isinstance(item, tuple) else (str(next(index)), item)
-                    yield pb.StreamPredictRequest(id=item_id, text=text, options=options)
+                    yield pb.StreamPredictRequest(id=item_id, text=text, options=message, **target)
             source = requests()
         else:
-            source = _stream_requests(items, options)
+            source = _stream_requests(items, chosen)
         try:
             async for message in self._stub.PredictStream(source, timeout=timeout, metadata=self.config.metadata(),
                                                           wait_for_ready=self.wait_for_ready):
@@ -90,13 +93,19 @@ class AsyncSentimentClient(ClientBase):
             raise SentimentError.from_rpc_error(error) from None
 
     async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
-                      steps: int | None = None, timeout: float | None = None,
-                      request_id: str | None = None) -> Explanation:
-        request = explain_request(text, label, truncation, steps)
+                      steps: int | None = None, model: str | None = None, model_version: str | None = None,
+                      timeout: float | None = None, request_id: str | None = None) -> Explanation:
+        request = explain_request(text, label, truncation, steps, model, model_version)
         return Explanation.from_message(await self._call(self._stub.Explain, request, timeout, request_id))
 
-    async def model_info(self, *, timeout: float | None = None) -> ModelInfo:
-        return ModelInfo.from_message(await self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))
+    async def model_info(self, *, model: str | None = None, model_version: str | None = None,
+                         timeout: float | None = None) -> ModelInfo:
+        request = pb.GetModelInfoRequest(model_name=model or "", model_version=model_version or "")
+        return ModelInfo.from_message(await self._call(self._stub.GetModelInfo, request, timeout))
+
+    async def list_models(self, *, timeout: float | None = None) -> list[ModelVersion]:
+        response = await self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
+        return [ModelVersion.from_message(m) for m in response.models]
 
     async def health(self, service: str = SERVICE, *, timeout: float | None = None) -> str:
         response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout)

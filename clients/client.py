@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients import retry
 from clients.channel import SERVICE, ClientBase
 from clients.errors import SentimentError
-from clients.types import (Explanation, ModelInfo, Prediction, PredictOptions, StreamResult, explain_request,
-                           options_message, stream_result)
+from clients.types import (Explanation, ModelInfo, ModelVersion, Prediction, PredictOptions, StreamResult,
+                           call_options, explain_request, stream_result)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -23,11 +23,12 @@ from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
 
 
-def _stream_requests(items: Iterable[str | tuple[str, str]], options: pb.PredictOptions):
+def _stream_requests(items: Iterable[str | tuple[str, str]], options: PredictOptions):
     """Texts get ids "0", "1", ...; (id, text) pairs keep their ids."""
+    message, target = options.message(), options.target()
     for index, item in zip(itertools.count(), items):
         item_id, text = item if isinstance(item, tuple) else (str(index), item)
-        yield pb.StreamPredictRequest(id=item_id, text=text, options=options)
+        yield pb.StreamPredictRequest(id=item_id, text=text, options=message, **target)
 
 
 class SentimentClient(ClientBase):
@@ -70,40 +71,46 @@ class SentimentClient(ClientBase):
     # Every predict method takes the options as keyword arguments or, from a caller that holds them, as a
     # PredictOptions (``options=``): truncation "truncate", "reject", "chunk" (read it whole in windows) or None
     # (the server's default); return_windows: with "chunk", each window's prediction too; threshold: multi-label
-    # models predict every label at or above it (server default 0.5).
+    # models predict every label at or above it (server default 0.5); model and model_version: which of the
+    # server's models answers (None: its default model, in the version the model's policy serves).
 
     def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                model_version: str | None = None, options: PredictOptions | None = None,
                 timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        request = pb.PredictRequest(text=text, options=message)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
         return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
 
     def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
-                      return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                      return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                      model_version: str | None = None, options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        response = self._call(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message), timeout,
-                              request_id)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        response = self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     def predict_future(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
-                       return_windows: bool = False, threshold: float | None = None, options: PredictOptions | None = None,
+                       return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                       model_version: str | None = None, options: PredictOptions | None = None,
                        timeout: float | None = None, request_id: str | None = None) -> Future[Prediction]:
         """``predict`` without waiting: a ``concurrent.futures.Future`` of the prediction, or of the
         ``SentimentError``; retried as any call (on a timer thread, never blocking the caller)."""
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        return self._future(self._stub.Predict, pb.PredictRequest(text=text, options=message), timeout, request_id,
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
+        return self._future(self._stub.Predict, request, timeout, request_id,
                             lambda response: Prediction.from_message(response.prediction))
 
     def predict_batch_future(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
-                             return_windows: bool = False, threshold: float | None = None,
-                             options: PredictOptions | None = None, timeout: float | None = None,
-                             request_id: str | None = None) -> Future[list[Prediction]]:
+                             return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                             model_version: str | None = None, options: PredictOptions | None = None,
+                             timeout: float | None = None, request_id: str | None = None) -> Future[list[Prediction]]:
         """``predict_batch`` without waiting, as ``predict_future``."""
-        message = options_message(options, truncation, return_logits, return_windows, threshold)
-        return self._future(self._stub.PredictBatch, pb.PredictBatchRequest(texts=texts, options=message), timeout,
-                            request_id, lambda response: [Prediction.from_message(p) for p in response.predictions])
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        return self._future(self._stub.PredictBatch, request, timeout, request_id,
+                            lambda response: [Prediction.from_message(p) for p in response.predictions])
 
     def _future(self, method, request, timeout: float | None, request_id: str | None, convert: Callable) -> Future:
         result: Future = Future()
@@ -134,10 +141,12 @@ class SentimentClient(ClientBase):
 
     def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
                return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,
-               options: PredictOptions | None = None, timeout: float | None = None) -> Iterator[StreamResult]:
+               model: str | None = None, model_version: str | None = None, options: PredictOptions | None = None,
+               timeout: float | None = None) -> Iterator[StreamResult]:
         """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
         bounds the whole stream (default: none, since a stream may run for long)."""
-        requests = _stream_requests(items, options_message(options, truncation, return_logits, return_windows, threshold))
+        requests = _stream_requests(items, call_options(options, truncation, return_logits, return_windows, threshold,
+                                                        model, model_version))
         try:
             for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata(),
                                                     wait_for_ready=self.wait_for_ready):
@@ -146,14 +155,22 @@ class SentimentClient(ClientBase):
             raise SentimentError.from_rpc_error(error) from None
 
     def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
-                steps: int | None = None, timeout: float | None = None,
-                request_id: str | None = None) -> Explanation:
+                steps: int | None = None, model: str | None = None, model_version: str | None = None,
+                timeout: float | None = None, request_id: str | None = None) -> Explanation:
         """Each word's attribution to ``label`` (default: the predicted one), with character offsets."""
-        request = explain_request(text, label, truncation, steps)
+        request = explain_request(text, label, truncation, steps, model, model_version)
         return Explanation.from_message(self._call(self._stub.Explain, request, timeout, request_id))
 
-    def model_info(self, *, timeout: float | None = None) -> ModelInfo:
-        return ModelInfo.from_message(self._call(self._stub.GetModelInfo, pb.GetModelInfoRequest(), timeout))
+    def model_info(self, *, model: str | None = None, model_version: str | None = None,
+                   timeout: float | None = None) -> ModelInfo:
+        """A model's facts (None: the default model), in the version its unversioned requests get."""
+        request = pb.GetModelInfoRequest(model_name=model or "", model_version=model_version or "")
+        return ModelInfo.from_message(self._call(self._stub.GetModelInfo, request, timeout))
+
+    def list_models(self, *, timeout: float | None = None) -> list[ModelVersion]:
+        """Every model version the server has loaded, the default model's first."""
+        response = self._call(self._stub.ListModels, pb.ListModelsRequest(), timeout)
+        return [ModelVersion.from_message(m) for m in response.models]
 
     def health(self, service: str = SERVICE, *, timeout: float | None = None, wait_for_ready: bool = False) -> str:
         """The standard health check's status name: ``SERVING``, ``NOT_SERVING``, ..."""

@@ -163,6 +163,9 @@ class ModelInfo:
     explain_steps: int = 0
     max_explain_steps: int = 0
     recheck: Recheck | None = None  # set when int8 serves with the float32 re-check
+    name: str = ""  # what requests call the model (model_name) and this version (model_version)
+    version: str = ""
+    estimated_memory_bytes: int = 0  # what the server estimated the version needs, before loading it
 
     @classmethod
     def from_message(cls, m: pb.ModelInfo) -> "ModelInfo":
@@ -183,7 +186,28 @@ class ModelInfo:
             max_explain_steps=m.explain.max_steps,
             recheck=Recheck(margin=m.recheck.margin, engine=m.recheck.engine, texts=m.recheck.texts,
                             rechecked=m.recheck.rechecked) if m.HasField("recheck") else None,
+            name=m.name, version=m.version, estimated_memory_bytes=m.estimated_memory_bytes,
         )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One loaded model version (``list_models``): READY, or UNLOADING while the calls it admitted finish;
+    ``unversioned``: it answers the model's requests that name no version."""
+
+    name: str
+    version: str
+    state: str
+    unversioned: bool
+    info: ModelInfo
+
+    @classmethod
+    def from_message(cls, m: pb.ModelVersion) -> "ModelVersion":
+        return cls(name=m.name, version=m.version, state=m.state, unversioned=m.serves_unversioned,
+                   info=ModelInfo.from_message(m.info))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,27 +227,37 @@ class PredictOptions:
     """What a predict call asks besides its texts (hashable: the bridge shares a call among requests whose
     options are equal). ``truncation``: "truncate", "reject", "chunk" or None (the server's default);
     ``return_windows``: with "chunk", each window's prediction too; ``threshold``: multi-label models predict
-    every label at or above it (None: the server's 0.5)."""
+    every label at or above it (None: the server's 0.5); ``model`` and ``model_version``: which model answers
+    (None: the server's default model, and the version its policy serves)."""
 
     truncation: str | None = None
     return_logits: bool = False
     return_windows: bool = False
     threshold: float | None = None
+    model: str | None = None
+    model_version: str | None = None
+
+    def target(self) -> dict:
+        """The request fields that name the model: ``PredictRequest(text=..., **options.target())``."""
+        return {"model_name": self.model or "", "model_version": self.model_version or ""}
 
     def message(self) -> pb.PredictOptions:
         return pb.PredictOptions(truncation=truncation_value(self.truncation), return_logits=self.return_logits,
                                  return_windows=self.return_windows, threshold=self.threshold)
 
 
-def options_message(options: PredictOptions | None, truncation: str | None = None, return_logits: bool = False,
-                    return_windows: bool = False, threshold: float | None = None) -> pb.PredictOptions:
-    """The message of ``options`` when a caller holds them, else of the keyword arguments it gave."""
-    return (options or PredictOptions(truncation, return_logits, return_windows, threshold)).message()
+def call_options(options: PredictOptions | None, truncation: str | None = None, return_logits: bool = False,
+                 return_windows: bool = False, threshold: float | None = None, model: str | None = None,
+                 model_version: str | None = None) -> PredictOptions:
+    """``options`` when a caller holds them, else the keyword arguments it gave."""
+    return options or PredictOptions(truncation, return_logits, return_windows, threshold, model, model_version)
 
 
 def explain_request(text: str, label: str | None = None, truncation: str | None = None,
-                    steps: int | None = None) -> pb.ExplainRequest:
-    return pb.ExplainRequest(text=text, label=label or "", truncation=truncation_value(truncation), steps=steps or 0)
+                    steps: int | None = None, model: str | None = None,
+                    model_version: str | None = None) -> pb.ExplainRequest:
+    return pb.ExplainRequest(text=text, label=label or "", truncation=truncation_value(truncation), steps=steps or 0,
+                             model_name=model or "", model_version=model_version or "")
 
 
 def stream_result(message: pb.StreamPredictResponse) -> StreamResult:

@@ -1,4 +1,4 @@
-"""Starting and stopping the whole server: model, core, gRPC server, health, signals."""
+"""Starting and stopping the whole server: its models (the repository manager), gRPC server, health, signals."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ import grpc
 from sentiment.common.logging_setup import configure_logging
 from sentiment.common.port_file import write_port_file
 from sentiment.common.tracing import configure_tracing
-from server.batching.model_thread import model_thread
 from server.core.classifier import SequenceClassifier
 from server.core.inference import InferenceCore
 from server.core.types import CorePolicy
+from server.errors import ServiceError
 from server.metrics import ServerMetrics
+from server.repository import memory
+from server.repository.layout import read_catalogue
+from server.repository.manager import ModelManager
+from server.repository.poll import poll_forever
+from server.repository.versions import Loader
 from server.settings import ServerSettings, load_settings
 from server.transport.server import create_server, set_serving
 
@@ -28,10 +33,16 @@ log = logging.getLogger("server.app")  # by name: run as `python -m server.app` 
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    core: InferenceCore
+    manager: ModelManager
     health: object
     metrics: ServerMetrics
     metrics_port: int | None = None
+    poller: asyncio.Task | None = None
+
+    @property
+    def core(self) -> InferenceCore:
+        """The inference core of the default model's serving version."""
+        return self.manager.core("", "")
 
     async def stop(self, grace: float, lame_duck: float = 0.0) -> None:
         """Graceful stop within ``grace`` seconds: report NOT_SERVING; refuse new calls with UNAVAILABLE
@@ -43,8 +54,10 @@ class RunningServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         await set_serving(self.health, False)
+        if self.poller is not None:
+            self.poller.cancel()
         try:
-            await asyncio.wait_for(self.core.stop(), timeout=grace)
+            await asyncio.wait_for(self.manager.stop(), timeout=grace)
         except asyncio.TimeoutError:
             log.warning("calls still queued after the %.0fs grace period are cut off", grace)
         else:
@@ -55,45 +68,74 @@ class RunningServer:
         self.metrics.close()
 
 
-def load_classifier(settings: ServerSettings) -> SequenceClassifier:
-    if settings.is_builtin():
+def load_classifier(settings: ServerSettings, source: str | None = None) -> SequenceClassifier:
+    """The classifier of one model source (default: the first --model's), loaded on the calling thread."""
+    if settings.is_builtin(source):
         from server.builtin_model import builtin_model_dir, is_built
 
         if not is_built():
             raise SystemExit(f"the built-in model is missing from {builtin_model_dir()}: rebuild it with "
                              "`sentiment-build-model` (or `make model`)")
-    policy = settings.core_policy()
-    return SequenceClassifier(settings.model_source(), dtype=settings.dtype, engine=settings.engine,
-                              max_batch_size=policy.batching.max_batch_size, name=settings.served_name())
+    policy = settings.core_policy(source)
+    return SequenceClassifier(settings.model_source(source), dtype=settings.dtype, engine=settings.engine,
+                              max_batch_size=policy.batching.max_batch_size, name=settings.served_name(source))
 
 
-async def start_server(settings: ServerSettings, classifier: SequenceClassifier, executor: Executor | None = None,
-                       policy: CorePolicy | None = None) -> RunningServer:
-    """Listen at once (health says NOT_SERVING), warm up, then report SERVING. ``executor``: the thread
-    the classifier was loaded on (see ``server.batching.model_thread``); ``policy``: the core's limits,
-    by default the settings' (tests narrow a constant here)."""
+def model_manager(settings: ServerSettings, metrics: ServerMetrics, policy: CorePolicy | None = None) -> ModelManager:
+    """The manager of every model ``--model`` names; ``policy``: every core's limits (tests narrow them)."""
+    cuda = torch_sees_cuda()
+    explains = settings.max_concurrent_explanations > 0
+    loader = Loader(
+        build=lambda source: load_classifier(settings, source),
+        policy=(lambda source: policy) if policy else settings.core_policy,
+        estimate=lambda source: memory.estimate_bytes(settings.model_source(source), engine=settings.engine,
+                                                      dtype=settings.dtype, cuda=cuda, explains=explains,
+                                                      max_batch_tokens=settings.max_batch_tokens),
+        on_batch=metrics.batch_observer,
+        budget=settings.model_memory_mb * 1024 * 1024 if settings.model_memory_mb else None,
+        model_nice=settings.core_policy().batching.model_nice,
+    )
+    return ModelManager(read_catalogue(settings.model_entries()), loader)
+
+
+def torch_sees_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+async def start_server(settings: ServerSettings, classifier: SequenceClassifier | None = None,
+                       executor: Executor | None = None, policy: CorePolicy | None = None) -> RunningServer:
+    """Listen at once (health says NOT_SERVING), load and warm up every model, then report SERVING.
+    ``classifier``: the default model, loaded already (on ``executor``, its model thread: see
+    ``server.batching.model_thread``); ``policy``: the cores' limits, by default the settings' (tests
+    narrow a constant here)."""
     metrics = ServerMetrics()
-    core = InferenceCore(classifier, policy or settings.core_policy(), on_batch=metrics.observe_batch, executor=executor)
-    metrics.watch_core(core)
-    server, port, health_servicer = create_server(settings, core, metrics)
+    manager = model_manager(settings, metrics, policy)
+    metrics.watch_models(manager.loaded)
+    server, port, health_servicer = create_server(settings, manager, metrics)
     await set_serving(health_servicer, False)
     await server.start()
     metrics_port = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port is not None else None
-    log.info("listening on %s:%d (model %s from %s, %s, %s %s); metrics on port %s", settings.host, port,
-             classifier.name, classifier.source, classifier.device_name, classifier.engine_name,
-             classifier.dtype_name, metrics_port)
+    log.info("listening on %s:%d; metrics on port %s; model control %s", settings.host, port, metrics_port,
+             settings.model_control)
     if settings.port_file:
         write_port_file(settings.port_file, {"grpc": port, "metrics": metrics_port})
-    await core.start()
+    if classifier is not None:
+        name, version, source = settings.model_spec()
+        manager.adopt(manager.loader.adopt(name, version, source, classifier, executor, policy))
+    await manager.start()
+    poller = asyncio.get_running_loop().create_task(poll_forever(manager)) if settings.model_control == "poll" else None
     await set_serving(health_servicer, True)
-    log.info("serving")
-    return RunningServer(server, port, core, health_servicer, metrics, metrics_port)
+    log.info("serving %s (default: %s)", ", ".join(f"{n}:{v}" for n, v, _ in manager.loaded()), manager.default)
+    return RunningServer(server, port, manager, health_servicer, metrics, metrics_port, poller)
 
 
 async def serve(settings: ServerSettings) -> None:
-    executor = model_thread(settings.core_policy().batching.model_nice)
-    classifier = await asyncio.get_running_loop().run_in_executor(executor, load_classifier, settings)
-    running = await start_server(settings, classifier, executor)
+    try:
+        running = await start_server(settings)
+    except ServiceError as error:
+        raise SystemExit(f"cannot start: {error.message}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -54,3 +54,10 @@ class Cancelled(ServiceError):
     """The caller went away while its work ran (an explanation stops at its next forward pass)."""
 
     code = "CANCELLED"
+
+
+class NotAllowed(ServiceError):
+    """The server's state or settings do not allow the call (a repository call without --model-control, the
+    default model's unload)."""
+
+    code = "FAILED_PRECONDITION"

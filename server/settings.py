@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.batching.policy import BatchPolicy
 from server.builtin_model import TRAINED_MAX_TOKENS, builtin_model_dir
@@ -57,8 +57,10 @@ class ServerSettings(BaseSettings):
         extra="ignore",
     )
 
-    # -- the model
-    model: str = Field(BUILTIN, description="What to serve: 'builtin' (the project's model, shipped with the repository), a local directory, or a hub id; 'NAME=SOURCE' or 'NAME:VERSION=SOURCE' names it in the Open Inference Protocol (default name 'sentiment', version '1').")
+    # -- the models
+    model: Annotated[list[str], NoDecode] = Field([BUILTIN], description="What to serve, repeatable (the environment variable takes a comma-separated list); the first is the default model, for requests that name none. Each is SOURCE, NAME=SOURCE or NAME:VERSION=SOURCE (default name 'sentiment', version '1'): SOURCE is 'builtin' (the project's model, shipped with the repository), a checkpoint directory or a hub id; NAME=FOLDER serves a model folder of numbered version folders; a bare directory without config.json is a model repository (one folder per model, numbered version folders inside, as Triton and KServe lay them out), every model of it served.")
+    model_control: Literal["none", "explicit", "poll"] = Field("none", description="Model control, Triton's modes: none (the models given at start, no repository calls), explicit (RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload load, reload and unload models while serving), or poll (explicit, and the repository is scanned every 10 seconds: a new version folder is loaded and takes over, a removed one unloaded).")
+    model_memory_mb: int | None = Field(None, ge=1, description="Memory budget of the loaded model versions together, by their estimates (weights, engines and batch activations, from the checkpoint's config and safetensors header before loading): a load past it is refused (FAILED_PRECONDITION) and the versions being served stay. None: no budget.")
     dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field("auto", description="Weights and activations: auto is bf16 on CUDA; on the CPU the fastest measured at load of float32, bf16 where the CPU has it natively (AMX, AVX512-BF16), and ONNX Runtime's int8 with a float32 re-check of close calls. int8: dynamic quantization (CPU; ONNX Runtime's or torch's, by --engine), re-checked likewise.")
     engine: Literal["auto", "torch", "onnxruntime"] = Field("auto", description="Inference engine: torch, onnxruntime (CPU: the checkpoint exported to ONNX, fused, cached in the model cache), or auto: on the CPU every candidate for --dtype is timed at load and the fastest serves each batch size; on CUDA torch.")
     # -- the network
@@ -90,38 +92,51 @@ class ServerSettings(BaseSettings):
             raise ValueError("--tls-cert and --tls-key go together")
         if self.tls_client_ca and not self.tls_cert:
             raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
-        self.model_spec()  # a malformed NAME:VERSION=SOURCE fails here, at start
+        if not self.model:
+            raise ValueError("--model: give at least one model")
+        for entry in self.model:
+            model_spec(entry)  # a malformed NAME:VERSION=SOURCE fails here, at start
         return self
 
-    def model_spec(self) -> tuple[str, str, str]:
-        """(name, version, source) of ``--model``: ``SOURCE``, ``NAME=SOURCE`` or ``NAME:VERSION=SOURCE``."""
-        named, _, source = self.model.rpartition("=") if "=" in self.model else ("", "", self.model)
-        name, _, version = named.partition(":")
-        if "=" in self.model and not (name and source and (version or ":" not in named)):
-            raise ValueError(f"--model {self.model!r}: give SOURCE, NAME=SOURCE or NAME:VERSION=SOURCE")
-        return name or DEFAULT_MODEL_NAME, version or "1", source
+    @field_validator("model", mode="before")
+    @classmethod
+    def split_models(cls, value):
+        """One value or several: a list (repeated flags), or a comma-separated string (the environment)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
-    def is_builtin(self) -> bool:
-        source = self.model_spec()[2]
+    def model_spec(self) -> tuple[str, str, str]:
+        """(name, version, source) of the first, default ``--model``."""
+        return model_spec(self.model[0])
+
+    def model_entries(self) -> list[tuple[str, str, str, bool]]:
+        """(name, version, source, whether it was named) of every --model, in order."""
+        return [(*model_spec(entry), "=" in entry) for entry in self.model]
+
+    def is_builtin(self, source: str | None = None) -> bool:
+        source = self.model_spec()[2] if source is None else source
         return source == BUILTIN or _same_path(source, builtin_model_dir())
 
-    def model_source(self) -> str:
-        source = self.model_spec()[2]
+    def model_source(self, source: str | None = None) -> str:
+        source = self.model_spec()[2] if source is None else source
         return str(builtin_model_dir()) if source == BUILTIN else source
 
-    def served_name(self) -> str:
-        """What GetModelInfo calls the model: ``builtin`` for the built-in model, else its source."""
-        return BUILTIN if self.is_builtin() else self.model_spec()[2]
+    def served_name(self, source: str | None = None) -> str:
+        """What GetModelInfo calls a model: ``builtin`` for the built-in model, else its source."""
+        source = self.model_spec()[2] if source is None else source
+        return BUILTIN if self.is_builtin(source) else source
 
-    def core_policy(self) -> CorePolicy:
-        """Every limit the core works under, from these settings and the constants."""
+    def core_policy(self, source: str | None = None) -> CorePolicy:
+        """Every limit a model's core works under, from these settings and the constants (``source``: the
+        model's, by default the first --model's)."""
         return CorePolicy(
             batching=BatchPolicy(max_batch_size=self.max_batch_size, max_batch_tokens=self.max_batch_tokens,
                                  max_queue_seconds=self.max_queue_seconds),
             limits=RequestLimits(max_batch_texts=self.max_batch_texts),
             # the built-in model reads best in windows of the length it was trained on
             long_text=LongTextPolicy(default=self.long_text,
-                                     window_tokens=TRAINED_MAX_TOKENS if self.is_builtin() else None),
+                                     window_tokens=TRAINED_MAX_TOKENS if self.is_builtin(source) else None),
             explain=ExplainPolicy(max_concurrent=self.max_concurrent_explanations),
         )
 
@@ -136,6 +151,15 @@ class ServerSettings(BaseSettings):
         """On SIGTERM, once the queue is empty: how long new calls are still refused with UNAVAILABLE before
         the listener closes, so calls already on the wire are refused cleanly."""
         return min(5.0, self.grace_seconds / 10)
+
+
+def model_spec(entry: str) -> tuple[str, str, str]:
+    """(name, version, source) of one ``--model``: ``SOURCE``, ``NAME=SOURCE`` or ``NAME:VERSION=SOURCE``."""
+    named, _, source = entry.rpartition("=") if "=" in entry else ("", "", entry)
+    name, _, version = named.partition(":")
+    if "=" in entry and not (name and source and (version or ":" not in named)):
+        raise ValueError(f"--model {entry!r}: give SOURCE, NAME=SOURCE or NAME:VERSION=SOURCE")
+    return name or DEFAULT_MODEL_NAME, version or "1", source
 
 
 def _same_path(model: str, directory: Path) -> bool:

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class GRPCInferenceServiceStub:
-    """The OIP's core inference API. The server serves one model (--model-name, --model-version).
+    """The OIP's core inference API, and Triton's model repository extension. The server serves every model
+    version it has loaded (--model, repeatable, or a model repository); requests route by model_name and
+    model_version.
     """
 
     def __init__(self, channel):
@@ -65,10 +67,27 @@ class GRPCInferenceServiceStub:
                 request_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferRequest.SerializeToString,
                 response_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferResponse.FromString,
                 _registered_method=True)
+        self.RepositoryIndex = channel.unary_unary(
+                '/inference.GRPCInferenceService/RepositoryIndex',
+                request_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexRequest.SerializeToString,
+                response_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexResponse.FromString,
+                _registered_method=True)
+        self.RepositoryModelLoad = channel.unary_unary(
+                '/inference.GRPCInferenceService/RepositoryModelLoad',
+                request_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadRequest.SerializeToString,
+                response_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadResponse.FromString,
+                _registered_method=True)
+        self.RepositoryModelUnload = channel.unary_unary(
+                '/inference.GRPCInferenceService/RepositoryModelUnload',
+                request_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadRequest.SerializeToString,
+                response_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadResponse.FromString,
+                _registered_method=True)
 
 
 class GRPCInferenceServiceServicer:
-    """The OIP's core inference API. The server serves one model (--model-name, --model-version).
+    """The OIP's core inference API, and Triton's model repository extension. The server serves every model
+    version it has loaded (--model, repeatable, or a model repository); requests route by model_name and
+    model_version.
     """
 
     def ServerLive(self, request, context):
@@ -79,15 +98,16 @@ class GRPCInferenceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ServerReady(self, request, context):
-        """Ready exactly when grpc.health.v1 reports SERVING (the model is loaded and warm, and the
-        server is not shutting down).
+        """Ready exactly when grpc.health.v1 reports SERVING (the default model is loaded and warm, and
+        the server is not shutting down).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ModelReady(self, request, context):
-        """Readiness of the served model; NOT_FOUND for another name or version.
+        """Readiness of a loaded model version (empty version: the one the model's unversioned requests
+        get); NOT_FOUND for a model or version the server has not loaded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,7 +121,8 @@ class GRPCInferenceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ModelMetadata(self, request, context):
-        """The model's input and output tensors; NOT_FOUND for another name or version.
+        """The model's input and output tensors and its loaded versions; NOT_FOUND for a model or version
+        the server has not loaded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +131,35 @@ class GRPCInferenceServiceServicer:
     def ModelInfer(self, request, context):
         """Classify the texts of the BYTES input `text`. Wrong tensors answer INVALID_ARGUMENT naming
         the input or output; errors of the inference core keep their sentiment.v1 codes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepositoryIndex(self, request, context):
+        """Triton's model repository extension (messages wire-compatible with tritonclient's). Refused with
+        FAILED_PRECONDITION unless the server runs with --model-control explicit or poll.
+
+        Every model the server knows (its repository's folders and the models named on its command
+        line), one entry per version: state READY, LOADING, UNLOADING or UNAVAILABLE, with the reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepositoryModelLoad(self, request, context):
+        """Load or reload a model: the versions its version policy selects are loaded and warmed up, then
+        take traffic at once; versions it no longer selects stop taking calls and are unloaded once the
+        calls they admitted have finished. A version that cannot load answers FAILED_PRECONDITION and
+        leaves the versions being served untouched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepositoryModelUnload(self, request, context):
+        """Unload every version of a model: calls already admitted finish first. The default model (the
+        first --model) cannot be unloaded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +198,21 @@ def add_GRPCInferenceServiceServicer_to_server(servicer, server):
                     request_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferRequest.FromString,
                     response_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferResponse.SerializeToString,
             ),
+            'RepositoryIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepositoryIndex,
+                    request_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexRequest.FromString,
+                    response_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexResponse.SerializeToString,
+            ),
+            'RepositoryModelLoad': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepositoryModelLoad,
+                    request_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadRequest.FromString,
+                    response_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadResponse.SerializeToString,
+            ),
+            'RepositoryModelUnload': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepositoryModelUnload,
+                    request_deserializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadRequest.FromString,
+                    response_serializer=sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'inference.GRPCInferenceService', rpc_method_handlers)
@@ -157,7 +222,9 @@ def add_GRPCInferenceServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GRPCInferenceService:
-    """The OIP's core inference API. The server serves one model (--model-name, --model-version).
+    """The OIP's core inference API, and Triton's model repository extension. The server serves every model
+    version it has loaded (--model, repeatable, or a model repository); requests route by model_name and
+    model_version.
     """
 
     @staticmethod
@@ -312,6 +379,87 @@ class GRPCInferenceService:
             '/inference.GRPCInferenceService/ModelInfer',
             sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferRequest.SerializeToString,
             sentiment_dot_oip_dot_grpc__predict__v2__pb2.ModelInferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepositoryIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/inference.GRPCInferenceService/RepositoryIndex',
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexRequest.SerializeToString,
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepositoryModelLoad(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/inference.GRPCInferenceService/RepositoryModelLoad',
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadRequest.SerializeToString,
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelLoadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepositoryModelUnload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/inference.GRPCInferenceService/RepositoryModelUnload',
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadRequest.SerializeToString,
+            sentiment_dot_oip_dot_grpc__predict__v2__pb2.RepositoryModelUnloadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,12 +31,16 @@ class PredictOptions(_message.Message):
     def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ..., return_windows: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("text", "options")
+    __slots__ = ("text", "options", "model_name", "model_version")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     text: str
     options: PredictOptions
-    def __init__(self, text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ...) -> None: ...
+    model_name: str
+    model_version: str
+    def __init__(self, text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("prediction",)
@@ -45,12 +49,16 @@ class PredictResponse(_message.Message):
     def __init__(self, prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
 
 class PredictBatchRequest(_message.Message):
-    __slots__ = ("texts", "options")
+    __slots__ = ("texts", "options", "model_name", "model_version")
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     texts: _containers.RepeatedScalarFieldContainer[str]
     options: PredictOptions
-    def __init__(self, texts: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ...) -> None: ...
+    model_name: str
+    model_version: str
+    def __init__(self, texts: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class PredictBatchResponse(_message.Message):
     __slots__ = ("predictions",)
@@ -59,14 +67,18 @@ class PredictBatchResponse(_message.Message):
     def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
 
 class StreamPredictRequest(_message.Message):
-    __slots__ = ("id", "text", "options")
+    __slots__ = ("id", "text", "options", "model_name", "model_version")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     options: PredictOptions
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ...) -> None: ...
+    model_name: str
+    model_version: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class StreamPredictResponse(_message.Message):
     __slots__ = ("id", "prediction", "error")
@@ -129,16 +141,20 @@ class WindowPrediction(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("text", "label", "truncation", "steps")
+    __slots__ = ("text", "label", "truncation", "steps", "model_name", "model_version")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     text: str
     label: str
     truncation: Truncation
     steps: int
-    def __init__(self, text: _Optional[str] = ..., label: _Optional[str] = ..., truncation: _Optional[_Union[Truncation, str]] = ..., steps: _Optional[int] = ...) -> None: ...
+    model_name: str
+    model_version: str
+    def __init__(self, text: _Optional[str] = ..., label: _Optional[str] = ..., truncation: _Optional[_Union[Truncation, str]] = ..., steps: _Optional[int] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class WordAttribution(_message.Message):
     __slots__ = ("word", "start", "end", "attribution")
@@ -167,8 +183,38 @@ class ExplainResponse(_message.Message):
     def __init__(self, prediction: _Optional[_Union[Prediction, _Mapping]] = ..., target: _Optional[str] = ..., words: _Optional[_Iterable[_Union[WordAttribution, _Mapping]]] = ..., convergence_delta: _Optional[float] = ..., steps: _Optional[int] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
+    __slots__ = ("model_name", "model_version")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "default_model")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    default_model: str
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...
+
+class ModelVersion(_message.Message):
+    __slots__ = ("name", "version", "state", "info", "serves_unversioned")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    SERVES_UNVERSIONED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    state: str
+    info: ModelInfo
+    serves_unversioned: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., state: _Optional[str] = ..., info: _Optional[_Union[ModelInfo, _Mapping]] = ..., serves_unversioned: _Optional[bool] = ...) -> None: ...
 
 class BatchingInfo(_message.Message):
     __slots__ = ("max_batch_size", "max_batch_tokens", "max_queue_size", "max_queue_seconds", "costs")
@@ -199,7 +245,7 @@ class BatchCost(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., fixed_seconds: _Optional[float] = ..., seconds_per_token: _Optional[float] = ..., batches: _Optional[int] = ..., seconds_per_token_width: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine", "problem_type", "long_text", "explain", "recheck")
+    __slots__ = ("model_name", "model_source", "weights_sha256", "labels", "max_input_tokens", "device", "dtype", "batching", "server_version", "max_batch_texts", "max_text_chars", "engine", "problem_type", "long_text", "explain", "recheck", "name", "version", "estimated_memory_bytes")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +262,9 @@ class ModelInfo(_message.Message):
     LONG_TEXT_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     RECHECK_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     model_source: str
     weights_sha256: str
@@ -232,7 +281,10 @@ class ModelInfo(_message.Message):
     long_text: LongTextInfo
     explain: ExplainInfo
     recheck: RecheckInfo
-    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ..., problem_type: _Optional[str] = ..., long_text: _Optional[_Union[LongTextInfo, _Mapping]] = ..., explain: _Optional[_Union[ExplainInfo, _Mapping]] = ..., recheck: _Optional[_Union[RecheckInfo, _Mapping]] = ...) -> None: ...
+    name: str
+    version: str
+    estimated_memory_bytes: int
+    def __init__(self, model_name: _Optional[str] = ..., model_source: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_input_tokens: _Optional[int] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., server_version: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., engine: _Optional[str] = ..., problem_type: _Optional[str] = ..., long_text: _Optional[_Union[LongTextInfo, _Mapping]] = ..., explain: _Optional[_Union[ExplainInfo, _Mapping]] = ..., recheck: _Optional[_Union[RecheckInfo, _Mapping]] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., estimated_memory_bytes: _Optional[int] = ...) -> None: ...
 
 class RecheckInfo(_message.Message):
     __slots__ = ("margin", "engine", "texts", "rechecked")

@@ -59,6 +59,11 @@ class SentimentServiceStub:
                 request_serializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/sentiment.v1.SentimentService/ListModels',
+                request_serializer=sentiment_dot_v1_dot_sentiment__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class SentimentServiceServicer:
@@ -104,6 +109,13 @@ class SentimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """Every model version the server has loaded, the default model's first, each with its ModelInfo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SentimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +143,11 @@ def add_SentimentServiceServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.FromString,
                     response_serializer=sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=sentiment_dot_v1_dot_sentiment__pb2.ListModelsRequest.FromString,
+                    response_serializer=sentiment_dot_v1_dot_sentiment__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +285,33 @@ class SentimentService:
             '/sentiment.v1.SentimentService/Explain',
             sentiment_dot_v1_dot_sentiment__pb2.ExplainRequest.SerializeToString,
             sentiment_dot_v1_dot_sentiment__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiment.v1.SentimentService/ListModels',
+            sentiment_dot_v1_dot_sentiment__pb2.ListModelsRequest.SerializeToString,
+            sentiment_dot_v1_dot_sentiment__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

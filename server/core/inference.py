@@ -9,6 +9,7 @@ outputs) → back through the futures, with nothing calling back into the core.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ class InferenceCore:
         self.batcher = DynamicBatcher(classifier.runner, policy.batching, on_batch=on_batch, executor=executor)
         self.ready = False
         self.stopping = False
+        self.calls = 0  # predict and explain calls admitted and not yet answered
+        self._quiet: asyncio.Event | None = None  # set when the last of them ends, once retire() waits
         self.window_plan = WindowPlan.for_model(classifier.max_tokens, classifier.tokenizer.specials,
                                                 policy.long_text.window_tokens, policy.long_text.overlap_tokens,
                                                 policy.long_text.max_windows)
@@ -83,6 +86,20 @@ class InferenceCore:
         self.stopping = True
         await self.batcher.drain()
 
+    async def retire(self) -> None:
+        """Once nothing routes calls here any more (a newer version took over, or the model was unloaded):
+        let every call already admitted finish, queued or not yet queued (an explanation waiting for its
+        turn), then stop."""
+        if self.calls:
+            self._quiet = asyncio.Event()
+            await self._quiet.wait()
+        await self.stop()
+
+    def _ended(self) -> None:
+        self.calls -= 1
+        if not self.calls and self._quiet is not None:
+            self._quiet.set()
+
     def check_ready(self) -> None:
         if not self.ready:
             raise NotReady("the server is shutting down" if self.stopping else "the model is not ready yet")
@@ -109,25 +126,29 @@ class InferenceCore:
         With truncation "chunk" every window of every text is queued as a text of its own (one
         all-or-nothing admission for the call), and each text's windows are combined afterwards."""
         self.check_ready()
-        self.validate(texts)
-        mode = resolve_truncation(options.truncation, self.policy.long_text.default)
-        if not 0.0 <= options.threshold <= 1.0:
-            raise InvalidInput("threshold must be between 0 and 1", field="options.threshold")
-        if mode is not Truncation.CHUNK:
-            encodings = self.classifier.encode(texts, truncate=mode is Truncation.TRUNCATE)
-            self._check_queue_room(len(encodings))
-            rows = await self.batcher.submit(encodings, timeout=timeout)
-            return [self.prediction(logits, outputs, options, e.num_tokens, e.truncated)
-                    for (logits, outputs), e in zip(rows, encodings)]
-        groups = self.classifier.tokenizer.windows(texts, self.window_plan)
-        flat = [window.encoding for group in groups for window in group]
-        self._check_queue_room(len(flat))
-        rows = await self.batcher.submit(flat, timeout=timeout)
-        predictions, first = [], 0
-        for group in groups:
-            predictions.append(self._combined(group, rows[first : first + len(group)], options))
-            first += len(group)
-        return predictions
+        self.calls += 1  # counted until answered: retire() waits for it
+        try:
+            self.validate(texts)
+            mode = resolve_truncation(options.truncation, self.policy.long_text.default)
+            if not 0.0 <= options.threshold <= 1.0:
+                raise InvalidInput("threshold must be between 0 and 1", field="options.threshold")
+            if mode is not Truncation.CHUNK:
+                encodings = self.classifier.encode(texts, truncate=mode is Truncation.TRUNCATE)
+                self._check_queue_room(len(encodings))
+                rows = await self.batcher.submit(encodings, timeout=timeout)
+                return [self.prediction(logits, outputs, options, e.num_tokens, e.truncated)
+                        for (logits, outputs), e in zip(rows, encodings)]
+            groups = self.classifier.tokenizer.windows(texts, self.window_plan)
+            flat = [window.encoding for group in groups for window in group]
+            self._check_queue_room(len(flat))
+            rows = await self.batcher.submit(flat, timeout=timeout)
+            predictions, first = [], 0
+            for group in groups:
+                predictions.append(self._combined(group, rows[first : first + len(group)], options))
+                first += len(group)
+            return predictions
+        finally:
+            self._ended()
 
     def _check_queue_room(self, windows: int) -> None:
         if windows > self.batcher.max_queue_size:
@@ -166,6 +187,14 @@ class InferenceCore:
                       steps: int | None = None, timeout: float | None = None) -> Explanation:
         """Attribute one text's prediction (or ``label``) to its words (``server.core.explaining``)."""
         self.check_ready()
+        self.calls += 1
+        try:
+            return await self._explain(text, label, truncation, steps, timeout)
+        finally:
+            self._ended()
+
+    async def _explain(self, text: str, label: str | None, truncation: str | None, steps: int | None,
+                       timeout: float | None) -> Explanation:
         try:
             self.validate([text])
         except InvalidInput as error:

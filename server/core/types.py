@@ -152,3 +152,6 @@ class ModelInfo:
     batch_costs: dict[str, CostEstimate] = field(default_factory=dict)
     recheck: RecheckInfo | None = None
     server_version: str = __version__
+    name: str = ""  # what requests call it (model_name, model_version): set by the repository layer
+    version: str = ""
+    estimated_memory_bytes: int = 0

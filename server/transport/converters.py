@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from sentiment.v1 import sentiment_pb2 as pb
+import dataclasses
+
 from server.core.types import DEFAULT_OPTIONS, Explanation, ModelInfo, PredictOptions, Prediction, Truncation
+from server.repository.versions import Version
 
 # the contract's enum -> the core's truncation (unspecified: None, the server's --long-text)
 TRUNCATIONS = {pb.TRUNCATION_UNSPECIFIED: None, pb.TRUNCATION_TRUNCATE: Truncation.TRUNCATE.value,
@@ -57,6 +60,17 @@ def explanation_message(explanation: Explanation) -> pb.ExplainResponse:
     )
 
 
+def version_info(version: Version) -> ModelInfo:
+    """A loaded version's facts, with the name and version requests use and its memory estimate."""
+    return dataclasses.replace(version.core.model_info(), name=version.name, version=version.version,
+                               estimated_memory_bytes=version.estimate)
+
+
+def model_version_message(version: Version, unversioned: bool) -> pb.ModelVersion:
+    return pb.ModelVersion(name=version.name, version=version.version, state=version.state,
+                           info=model_info_message(version_info(version)), serves_unversioned=unversioned)
+
+
 def model_info_message(info: ModelInfo) -> pb.ModelInfo:
     batching, limits, explain = info.policy.batching, info.policy.limits, info.policy.explain
     return pb.ModelInfo(
@@ -78,4 +92,5 @@ def model_info_message(info: ModelInfo) -> pb.ModelInfo:
                                max_steps=explain.max_steps),
         recheck=pb.RecheckInfo(margin=info.recheck.margin, engine=info.recheck.engine, texts=info.recheck.texts,
                                rechecked=info.recheck.rechecked) if info.recheck else None,
+        name=info.name, version=info.version, estimated_memory_bytes=info.estimated_memory_bytes,
     )

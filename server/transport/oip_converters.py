@@ -33,11 +33,12 @@ class InferCall:
     raw: bool  # the request sent raw_input_contents, so the response uses raw_output_contents
 
 
-def model_metadata(name: str, version: str, num_labels: int, platform: str) -> oip.ModelMetadataResponse:
-    """``platform``: the engine that runs the model (torch, onnxruntime, or both, by batch size)."""
+def model_metadata(name: str, versions: list[str], num_labels: int, platform: str) -> oip.ModelMetadataResponse:
+    """``versions``: the model's loaded versions (or the one asked for); ``platform``: the engine that runs the
+    model (torch, onnxruntime, or both, by batch size)."""
     tensor = oip.ModelMetadataResponse.TensorMetadata
     return oip.ModelMetadataResponse(
-        name=name, versions=[version], platform=platform,
+        name=name, versions=versions, platform=platform,
         inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1])],
         outputs=[tensor(name=output, datatype=datatype, shape=[-1, num_labels] if per_label else [-1])
                  for output, (datatype, per_label) in OUTPUTS.items()],
@@ -64,6 +65,17 @@ def options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
                            field="parameters.truncation")
     return_logits = bool(_parameter(parameters, "return_logits", "bool_param")) or "logits" in outputs
     return PredictOptions(truncation=truncation, return_logits=return_logits)
+
+
+def repository_parameters(parameters, allowed: tuple[str, ...]) -> None:
+    """A load or unload request's parameters: only ``allowed`` ones (tritonclient's ``unload_dependents``, a
+    bool) are taken; a ``config`` or ``file:`` override is refused (publish a version folder instead)."""
+    for name, value in parameters.items():
+        if name not in allowed:
+            raise InvalidInput(f"parameter '{name}' is not supported: the server loads what the repository's folders "
+                               "hold (publish a version as a numbered folder)", field=f"parameters.{name}")
+        if value.WhichOneof("parameter_choice") != "bool_param":
+            raise InvalidInput(f"parameter '{name}' must be a bool", field=f"parameters.{name}")
 
 
 def split_bytes_tensor(raw: bytes, name: str) -> list[bytes]:

@@ -11,8 +11,8 @@ from grpc_reflection.v1alpha import reflection
 
 from sentiment.oip import grpc_predict_v2_pb2_grpc as oip_grpc
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
-from server.core.inference import InferenceCore
 from server.metrics import ServerMetrics
+from server.repository.manager import ModelManager
 from server.settings import ServerSettings
 from server.transport.health import HealthState
 from server.transport.observability import CallObserver
@@ -42,7 +42,7 @@ def transport_options(settings: ServerSettings) -> list[tuple[str, object]]:
     return options
 
 
-def create_server(settings: ServerSettings, core: InferenceCore,
+def create_server(settings: ServerSettings, models: ModelManager,
                   metrics: ServerMetrics | None = None) -> tuple[grpc.aio.Server, int, HealthState]:
     """Build (not start) the server on ``settings.host:settings.port``; returns it with the bound port."""
     # the only interceptor is the optional token check: per-call bookkeeping wraps the servicers instead
@@ -51,13 +51,12 @@ def create_server(settings: ServerSettings, core: InferenceCore,
     interceptors = [BearerTokenInterceptor(settings.auth_token, on_refused=lambda method: sentiment.record(
         method, "UNAUTHENTICATED"))] if settings.auth_token else []
     server = grpc.aio.server(interceptors=interceptors, options=transport_options(settings))
-    pb_grpc.add_SentimentServiceServicer_to_server(sentiment.observe(SentimentServicer(core)), server)
+    pb_grpc.add_SentimentServiceServicer_to_server(sentiment.observe(SentimentServicer(models)), server)
     health_servicer = HealthState()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     oip = CallObserver(metrics, OIP_SERVICE_NAME, settings.access_log)
-    name, version, _ = settings.model_spec()
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(
-        oip.observe(InferenceServicer(core, health_servicer, name, version)), server)
+        oip.observe(InferenceServicer(models, health_servicer, settings.model_control)), server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, OIP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server

@@ -7,8 +7,8 @@ import logging
 
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
-from server.core.inference import InferenceCore
 from server.errors import ServiceError
+from server.repository.manager import ModelManager
 from server.transport import converters as convert
 from server.transport.errors import grpc_code, maps_errors
 
@@ -23,31 +23,40 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
     """Each method converts the request, awaits the core, converts the answer; ``maps_errors`` turns the
     core's errors into statuses."""
 
-    def __init__(self, core: InferenceCore, stream_window: int | None = None):
-        self.core = core
+    def __init__(self, models: ModelManager, stream_window: int | None = None):
+        self.models = models  # a request's model is one lookup: models.core(name, version)
         self.stream_window = stream_window or STREAM_WINDOW
 
     @maps_errors
     async def Predict(self, request, context):
-        (prediction,) = await self.core.predict([request.text], convert.options(request.options),
-                                                timeout=context.time_remaining())
+        core = self.models.core(request.model_name, request.model_version)
+        (prediction,) = await core.predict([request.text], convert.options(request.options),
+                                           timeout=context.time_remaining())
         return pb.PredictResponse(prediction=convert.prediction_message(prediction))
 
     @maps_errors
     async def PredictBatch(self, request, context):
-        predictions = await self.core.predict(list(request.texts), convert.options(request.options),
-                                              timeout=context.time_remaining())
+        core = self.models.core(request.model_name, request.model_version)
+        predictions = await core.predict(list(request.texts), convert.options(request.options),
+                                         timeout=context.time_remaining())
         return pb.PredictBatchResponse(predictions=[convert.prediction_message(p) for p in predictions])
 
     @maps_errors
     async def GetModelInfo(self, request, context):
-        return convert.model_info_message(self.core.model_info())
+        return convert.model_info_message(convert.version_info(self.models.version_of(request.model_name,
+                                                                                      request.model_version)))
+
+    @maps_errors
+    async def ListModels(self, request, context):
+        return pb.ListModelsResponse(default_model=self.models.default, models=[
+            convert.model_version_message(version, unversioned) for version, unversioned in self.models.listing()])
 
     @maps_errors
     async def Explain(self, request, context):
-        explanation = await self.core.explain(request.text, label=request.label or None,
-                                              truncation=convert.truncation(request.truncation),
-                                              steps=request.steps or None, timeout=context.time_remaining())
+        core = self.models.core(request.model_name, request.model_version)
+        explanation = await core.explain(request.text, label=request.label or None,
+                                         truncation=convert.truncation(request.truncation),
+                                         steps=request.steps or None, timeout=context.time_remaining())
         return convert.explanation_message(explanation)
 
     async def PredictStream(self, request_iterator, context):
@@ -58,7 +67,8 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
 
         async def serve_one(request) -> None:
             try:
-                (prediction,) = await self.core.predict(
+                core = self.models.core(request.model_name, request.model_version)
+                (prediction,) = await core.predict(
                     [request.text], convert.options(request.options), timeout=context.time_remaining()
                 )
                 answer = pb.StreamPredictResponse(id=request.id, prediction=convert.prediction_message(prediction))

@@ -64,3 +64,23 @@ def test_derived_values_follow_their_flags():
     # a full PredictBatch of the longest texts fits, and never less than gRPC's usual 4 MiB
     assert load_settings(["--max-batch-texts", "1"]).max_message_bytes == 4 * 1024 * 1024
     assert load_settings(["--max-batch-texts", "512"]).max_message_bytes > 512 * 20_000 * 4
+
+
+def test_the_project_keeps_forty_settings_at_most():
+    """A flag is a choice a user makes: the server and the bridge together have 40 (README, Configuration)."""
+    from rest_bridge.settings import BridgeSettings
+    from server.settings import ServerSettings
+
+    assert (len(ServerSettings.model_fields), len(BridgeSettings.model_fields)) == (23, 17)
+
+
+def test_model_repeats_and_the_model_control_and_budget_flags(monkeypatch):
+    settings = load_settings(["--model", "builtin", "--model", "reviews=/models/reviews", "--model-control", "poll",
+                              "--model-memory-mb", "2048"])
+    assert settings.model == ["builtin", "reviews=/models/reviews"] and settings.model_spec() == ("sentiment", "1", "builtin")
+    assert settings.model_entries() == [("sentiment", "1", "builtin", False), ("reviews", "1", "/models/reviews", True)]
+    assert (settings.model_control, settings.model_memory_mb) == ("poll", 2048)
+    monkeypatch.setenv("SENTIMENT_MODEL_CONTROL", "explicit")
+    assert load_settings([]).model_control == "explicit" and load_settings([]).model_control != "none"
+    with pytest.raises(ValueError):
+        load_settings(["--model-control", "sometimes"])

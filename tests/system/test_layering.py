@@ -21,10 +21,10 @@ FORBIDDEN = {
     "launcher": {"server", "rest_bridge", "clients", "training", "bench"},
 }
 
-# The layers inside server/, top to bottom: a text's walk goes transport -> core -> batching -> engines, and
-# nothing calls back up. Each layer may import those below it (and server's shared modules: errors,
+# The layers inside server/, top to bottom: a text's walk goes transport -> repository (which model answers) ->
+# core -> batching -> engines, and nothing calls back up. Each layer may import those below it (and server's shared modules: errors,
 # settings' policies, hardware, builtin_model, metrics), never one above.
-SERVER_LAYERS = ["transport", "core", "batching", "engines"]
+SERVER_LAYERS = ["transport", "repository", "core", "batching", "engines"]
 
 
 def imported_modules(path: Path) -> set[str]:

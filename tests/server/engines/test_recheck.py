@@ -161,8 +161,9 @@ def test_the_server_reports_the_recheck_in_model_info_and_metrics(tiny_model_dir
     assert info.recheck.margin == pytest.approx(int8.engine.margin) and info.recheck.engine == "onnxruntime float32"
     assert info.recheck.texts == before.texts + len(TEXTS)
     assert 0 < info.recheck.rechecked - before.rechecked < len(TEXTS)
-    assert f"sentiment_int8_rechecked_texts_total {float(info.recheck.rechecked)}" in metrics
-    assert f"sentiment_int8_texts_total {float(info.recheck.texts)}" in metrics
+    labels = '{model="sentiment",version="1"}'
+    assert f"sentiment_int8_rechecked_texts_total{labels} {float(info.recheck.rechecked)}" in metrics
+    assert f"sentiment_int8_texts_total{labels} {float(info.recheck.texts)}" in metrics
 
 
 def test_a_margin_given_is_used_as_given_and_none_is_measured_on_the_calibration_batch():

@@ -139,7 +139,8 @@ def test_reflection_lists_the_services_and_resolves_the_contract(grpc_server):
         services = set(database.get_services())
         assert {"sentiment.v1.SentimentService", "grpc.health.v1.Health"} <= services
         service = DescriptorPool(database).FindServiceByName("sentiment.v1.SentimentService")
-        assert {m.name for m in service.methods} == {"Predict", "PredictBatch", "PredictStream", "GetModelInfo", "Explain"}
+        assert {m.name for m in service.methods} == {"Predict", "PredictBatch", "PredictStream", "GetModelInfo", "Explain",
+                                                    "ListModels"}
 
 
 def test_async_client_predicts_batches_and_reads_info(grpc_server):

@@ -28,15 +28,17 @@ def test_server_metrics_count_calls_batches_and_describe_the_model(grpc_server, 
     assert samples[("sentiment_grpc_requests_total", (("code", "INVALID_ARGUMENT"), ("method", "Predict")))] >= 1
     assert samples[("sentiment_grpc_requests_total", (("code", "OK"), ("method", "PredictBatch")))] >= 1
     assert samples[("sentiment_grpc_request_duration_seconds_count", (("method", "Predict"),))] >= 11
-    assert samples[("sentiment_texts_processed_total", ())] >= 13
-    assert samples[("sentiment_batch_size_count", ())] >= 1
-    assert samples[("sentiment_batch_tokens_sum", ())] > 0
-    assert samples[("sentiment_queue_wait_seconds_count", ())] >= 13
-    assert samples[("sentiment_inference_duration_seconds_count", ())] >= 1
-    assert ("sentiment_queue_depth", ()) in samples
+    model = (("model", "sentiment"), ("version", "1"))  # every model-level metric names its model and version
+    assert samples[("sentiment_texts_processed_total", model)] >= 13
+    assert samples[("sentiment_batch_size_count", model)] >= 1
+    assert samples[("sentiment_batch_tokens_sum", model)] > 0
+    assert samples[("sentiment_queue_wait_seconds_count", model)] >= 13
+    assert samples[("sentiment_inference_duration_seconds_count", model)] >= 1
+    assert ("sentiment_queue_depth", model) in samples
     info = next(labels for (name, labels) in samples if name == "sentiment_model_info")
-    assert {"dtype": "float32", "device": "cpu"}.items() <= dict(info).items()
-    costs = {dict(labels)["term"]: value for (name, labels), value in samples.items() if name == "sentiment_batch_cost_seconds"}
+    assert {"dtype": "float32", "device": "cpu", "model": "sentiment", "version": "1"}.items() <= dict(info).items()
+    costs = {dict(labels)["term"]: value for (name, labels), value in samples.items()
+             if name == "sentiment_batch_cost_seconds" and {"model": "sentiment", "version": "1"}.items() <= dict(labels).items()}
     assert set(costs) == {"fixed", "per_token", "per_token_width"} and all(v >= 0 for v in costs.values())
 
 

@@ -436,8 +436,9 @@ def test_a_custom_model_name_and_version_answer_through_the_bridges_v2_and_other
 
 # What the server does not implement -----------------------------------------------------------------------
 
-# Triton's extensions of GRPCInferenceService that tritonclient calls (README: "Not implemented")
-UNARY_EXTENSIONS = ("RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload", "ModelConfig", "ModelStatistics",
+# Triton's extensions of GRPCInferenceService that tritonclient calls (README: "Not implemented"); the model
+# repository extension is implemented (tests/server/repository/)
+UNARY_EXTENSIONS = ("ModelConfig", "ModelStatistics",
                     "SystemSharedMemoryStatus", "SystemSharedMemoryRegister", "SystemSharedMemoryUnregister",
                     "CudaSharedMemoryStatus", "CudaSharedMemoryRegister", "CudaSharedMemoryUnregister",
                     "TraceSetting", "LogSettings")
@@ -464,5 +465,6 @@ def test_every_rpc_of_the_servers_protocol_file_is_implemented():
 
     declared = [m.name for m in oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods]
     assert declared and not set(declared) & {*UNARY_EXTENSIONS, "ModelStreamInfer"}
+    assert {"RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload"} <= set(declared)
     base = oip_grpc.GRPCInferenceServiceServicer
     assert [name for name in declared if getattr(InferenceServicer, name) is getattr(base, name)] == []
