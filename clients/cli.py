@@ -6,6 +6,9 @@
     sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column, progress bar
     sentiment predict --truncation chunk "$(cat long-review.txt)"   # read a long text whole, in windows
     sentiment explain "The battery lasts all day"  # each word coloured by how it pushed the prediction
+    sentiment --model reviews:2 predict "meh"     # another of the server's models (NAME or NAME:VERSION)
+    sentiment models                              # every loaded model version
+    sentiment index | sentiment load reviews | sentiment unload reviews   # the model repository API
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-cert", default=os.environ.get("SENTIMENT_CA_CERT"), help="CA certificate: use TLS (env SENTIMENT_CA_CERT)")
     parser.add_argument("--client-cert", default=os.environ.get("SENTIMENT_CLIENT_CERT"), help="client certificate for mTLS")
     parser.add_argument("--client-key", default=os.environ.get("SENTIMENT_CLIENT_KEY"), help="client key for mTLS")
+    parser.add_argument("--model", default=None, metavar="NAME[:VERSION]",
+                        help="the model that answers predict, explain, info and score (default: the server's default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     predict = commands.add_parser("predict", help="classify texts given as arguments, or one per stdin line")
@@ -56,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("info", help="show the served model and its settings")
     commands.add_parser("health", help="show the server's health status (exit 1 unless SERVING)")
+    commands.add_parser("models", help="list every loaded model version (the default model first)")
+    index = commands.add_parser("index", help="every model version of the server's repository, with its state")
+    index.add_argument("--ready", action="store_true", help="only the versions that are ready")
+    for verb, says in (("load", "load or reload a model: the versions its policy selects warm up, then take over"),
+                       ("unload", "unload a model once the calls it admitted have finished")):
+        command = commands.add_parser(verb, help=says)
+        command.add_argument("name", help="the model's name (its folder in the repository)")
 
     score = commands.add_parser("score", help="score a CSV or JSONL file into JSONL")
     score.add_argument("input", type=Path, help=".csv or .jsonl file")
@@ -127,7 +139,7 @@ def _score_file(client: SentimentClient, args, out) -> None:
     with tqdm(total=len(rows), unit="text", desc="scoring", file=sys.stderr) as bar:
         for start in range(0, len(rows), args.batch_size):
             chunk = rows[start : start + args.batch_size]
-            predictions = client.predict_batch([r[args.text_field] for r in chunk])
+            predictions = client.predict_batch([r[args.text_field] for r in chunk], **_model(args))
             for row, prediction in zip(chunk, predictions):
                 out.write(json.dumps({**row, **prediction.to_dict()}, ensure_ascii=False) + "\n")
             bar.update(len(chunk))
@@ -145,6 +157,85 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
+def _model(args) -> dict:
+    """``--model NAME[:VERSION]`` as the client's keyword arguments."""
+    if not args.model:
+        return {}
+    name, _, version = args.model.partition(":")
+    return {"model": name, "model_version": version or None}
+
+
+def _predict(client: SentimentClient, args) -> int:
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for start in range(0, len(texts), 64):
+        chunk = texts[start : start + 64]
+        predictions = client.predict_batch(chunk, truncation=args.truncation, return_windows=args.windows,
+                                           threshold=args.threshold, **_model(args))
+        for text, p in zip(chunk, predictions):
+            print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) if args.json else _human(text, p))
+            if args.windows and not args.json:
+                for w in p.window_predictions or []:
+                    print(f"  [{w.start}:{w.end}] " + _human(text[w.start:w.end], w.prediction))
+    return 0
+
+
+def _explain(client: SentimentClient, args) -> int:
+    explanation = client.explain(args.text, label=args.label, truncation=args.truncation, steps=args.steps,
+                                 **_model(args))
+    if args.json:
+        print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+    else:
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+        print(render_explanation(args.text, explanation, color))
+    return 0
+
+
+def _health(client: SentimentClient, args) -> int:
+    status = client.health()
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
+def _score(client: SentimentClient, args) -> int:
+    if args.output:
+        with args.output.open("w", encoding="utf-8") as out:
+            _score_file(client, args, out)
+    else:
+        _score_file(client, args, sys.stdout)
+    return 0
+
+
+def _models(client: SentimentClient, args) -> int:
+    for model in client.list_models():
+        marks = " (unversioned calls)" if model.unversioned else ""
+        print(f"{model.name:<20} {model.version:<8} {model.state:<10} {model.info.model_source}{marks}")
+    return 0
+
+
+LOAD_TIMEOUT_SECONDS = 600.0
+
+
+def _repository(client: SentimentClient, args) -> int:
+    from clients.oip import InferenceClient  # the OIP messages only where they are used
+
+    repository = InferenceClient(client)
+    if args.command == "index":
+        for entry in repository.repository_index(ready=args.ready):
+            print(f"{entry.name:<20} {entry.version:<8} {entry.state:<12} {entry.reason}")
+    elif args.command == "load":  # a load reads, builds and warms up: it may take minutes
+        repository.load_model(args.name, timeout=max(args.timeout, LOAD_TIMEOUT_SECONDS))
+        print(f"loaded {args.name}")
+    else:
+        repository.unload_model(args.name)
+        print(f"unloading {args.name}: it stops once the calls it admitted have finished")
+    return 0
+
+
+COMMANDS = {"predict": _predict, "explain": _explain, "health": _health, "score": _score, "models": _models,
+            "info": lambda client, args: print(json.dumps(client.model_info(**_model(args)).to_dict(), indent=2)) or 0,
+            "index": _repository, "load": _repository, "unload": _repository}
+
+
 def _run(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -155,41 +246,10 @@ def _run(argv: list[str] | None) -> int:
         parser.error(str(error))
     try:
         with client:
-            if args.command == "predict":
-                texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-                for start in range(0, len(texts), 64):
-                    chunk = texts[start : start + 64]
-                    predictions = client.predict_batch(chunk, truncation=args.truncation, return_windows=args.windows,
-                                                       threshold=args.threshold)
-                    for text, p in zip(chunk, predictions):
-                        print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) if args.json else _human(text, p))
-                        if args.windows and not args.json:
-                            for w in p.window_predictions or []:
-                                print(f"  [{w.start}:{w.end}] " + _human(text[w.start:w.end], w.prediction))
-            elif args.command == "explain":
-                explanation = client.explain(args.text, label=args.label, truncation=args.truncation, steps=args.steps)
-                if args.json:
-                    print(json.dumps(explanation.to_dict(), ensure_ascii=False))
-                else:
-                    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                                       and not os.environ.get("NO_COLOR"))
-                    print(render_explanation(args.text, explanation, color))
-            elif args.command == "info":
-                print(json.dumps(client.model_info().to_dict(), indent=2))
-            elif args.command == "health":
-                status = client.health()
-                print(status)
-                return 0 if status == "SERVING" else 1
-            elif args.command == "score":
-                if args.output:
-                    with args.output.open("w", encoding="utf-8") as out:
-                        _score_file(client, args, out)
-                else:
-                    _score_file(client, args, sys.stdout)
+            return COMMANDS[args.command](client, args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

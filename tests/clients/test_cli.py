@@ -116,3 +116,30 @@ def test_a_client_certificate_without_its_key_is_a_usage_error_not_a_crash(tmp_p
                             env={**__import__("os").environ, "SENTIMENT_CLIENT_CERT": str(cert)},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "go together" in result.stderr
+
+
+def test_models_the_model_flag_and_the_repository_commands(tmp_path, capsys):
+    from tests.support.repository import build_repository, repository_server
+
+    root = build_repository(tmp_path / "models", {"sentiment": {1: 11}, "reviews": {2: 12}})
+    with repository_server(root, f"sentiment={root / 'sentiment'}", f"reviews={root / 'reviews'}") as server:
+        target = ["--target", server.target]
+        assert main([*target, "models"]) == 0
+        listed = [line.split()[:3] for line in capsys.readouterr().out.splitlines()]
+        assert listed == [["sentiment", "1", "READY"], ["reviews", "2", "READY"]]
+        assert main([*target, "--model", "reviews:2", "info"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert (info["name"], info["version"]) == ("reviews", "2")
+        assert main([*target, "--model", "reviews", "predict", "--json", "good"]) == 0
+        assert json.loads(capsys.readouterr().out)["label"] in LABELS
+        assert main([*target, "--model", "reviews:9", "predict", "good"]) == 2
+        assert "NOT_FOUND" in capsys.readouterr().err
+        assert main([*target, "unload", "reviews"]) == 0
+        capsys.readouterr()
+        assert main([*target, "load", "reviews"]) == 0
+        assert capsys.readouterr().out.strip() == "loaded reviews"
+        assert main([*target, "index", "--ready"]) == 0
+        assert [line.split()[:3] for line in capsys.readouterr().out.splitlines()] == [
+            ["sentiment", "1", "READY"], ["reviews", "2", "READY"]]
+        assert main([*target, "unload", "sentiment"]) == 2  # the default model
+        assert "FAILED_PRECONDITION" in capsys.readouterr().err
