@@ -42,7 +42,8 @@ def api_blueprint(backend: Backend) -> Blueprint:
         parsed, refused = parse_json(PredictIn)
         if refused:
             return refused
-        options = PredictOptions(parsed.truncation, parsed.return_logits, parsed.return_windows, parsed.threshold)
+        options = PredictOptions(parsed.truncation, parsed.return_logits, parsed.return_windows, parsed.threshold,
+                                 parsed.model, parsed.model_version)
         if parsed.text is not None:
             return backend.call("/predict", lambda: backend.predict_one(parsed.text, options).to_dict())
         return backend.call("/predict", lambda: {
@@ -54,24 +55,11 @@ def api_blueprint(backend: Backend) -> Blueprint:
         if refused:
             return refused
         return backend.call("/explain", lambda: backend.client.explain(
-            parsed.text, label=parsed.label, truncation=parsed.truncation, steps=parsed.steps,
-            timeout=backend.remaining_seconds(), request_id=backend.request_id()).to_dict())
+            parsed.text, label=parsed.label, truncation=parsed.truncation, steps=parsed.steps, model=parsed.model,
+            model_version=parsed.model_version, timeout=backend.remaining_seconds(),
+            request_id=backend.request_id()).to_dict())
 
-    @api.get("/v1/model")
-    def model_info():
-        return jsonify(backend.client.model_info(timeout=backend.remaining_seconds()).to_dict())
-
-    @api.get("/healthz")
-    def healthz():
-        return jsonify({"status": "ok"})
-
-    @api.get("/readyz")
-    def readyz():
-        try:
-            status = backend.client.health(timeout=backend.policy.ready_timeout_seconds)
-        except SentimentError as error:
-            status = error.code
-        return jsonify({"status": status}), 200 if status == "SERVING" else 503
+    _model_routes(api, backend)
 
     @api.get("/metrics")
     def metrics():
@@ -83,3 +71,38 @@ def api_blueprint(backend: Backend) -> Blueprint:
         return jsonify(openapi)
 
     return api
+
+
+def _model_routes(api: Blueprint, backend: Backend) -> None:
+    """The server's models: one (``?model=`` and ``&version=``, by default the default model), all of them, and
+    readiness, which lists them."""
+
+    @api.get("/v1/model")
+    def model_info():
+        return jsonify(backend.client.model_info(model=request.args.get("model") or None,
+                                                 model_version=request.args.get("version") or None,
+                                                 timeout=backend.remaining_seconds()).to_dict())
+
+    @api.get("/v1/models")
+    def models():
+        return jsonify({"models": [m.to_dict() for m in backend.client.list_models(timeout=backend.remaining_seconds())]})
+
+    @api.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @api.get("/readyz")
+    def readyz():
+        """The backend's health and, when it answers, every model version it serves with its state."""
+        try:
+            status = backend.client.health(timeout=backend.policy.ready_timeout_seconds)
+        except SentimentError as error:
+            status = error.code
+        body = {"status": status}
+        if status == "SERVING":
+            try:
+                body["models"] = [{"name": m.name, "version": m.version, "state": m.state}
+                                  for m in backend.client.list_models(timeout=backend.policy.ready_timeout_seconds)]
+            except SentimentError:
+                pass  # a server without ListModels: readiness is its health alone
+        return jsonify(body), 200 if status == "SERVING" else 503

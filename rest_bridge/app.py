@@ -23,7 +23,7 @@ from rest_bridge.settings import BridgePolicy, BridgeSettings
 
 log = logging.getLogger(__name__)
 
-PROTECTED_PATHS = {"/predict", "/explain", "/v1/model"}
+PROTECTED_PATHS = {"/predict", "/explain", "/v1/model", "/v1/models"}
 PROTECTED_PREFIXES = ("/v1/jobs",)
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 

@@ -56,10 +56,11 @@ class Backend:
             rid = request.environ["sentiment.request_id"] = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         return rid
 
-    def remaining_seconds(self) -> float:
-        """What is left of this request's own timeout: the bridge's setting, or less when the caller sends
-        ``X-Request-Timeout`` (seconds), minus the time spent so far."""
-        budget = self.settings.timeout_seconds
+    def remaining_seconds(self, budget: float | None = None) -> float:
+        """What is left of this request's own timeout: the bridge's setting (or ``budget``, for calls that take
+        longer, a model's load), or less when the caller sends ``X-Request-Timeout`` (seconds), minus the time
+        spent so far."""
+        budget = budget or self.settings.timeout_seconds
         asked = request.headers.get("X-Request-Timeout")
         if asked:
             try:

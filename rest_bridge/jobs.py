@@ -48,18 +48,20 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
             return error_response(422, "UNPROCESSABLE_ENTITY", f"truncation must be one of {', '.join(TRUNCATION)}",
                                   "truncation")
         text_field = request.values.get("text_field") or "text"
+        model = {"model": request.values.get("model") or None, "model_version": request.values.get("model_version") or None}
         try:
             data, filename, content_type = _uploaded_file()
             upload = read_upload(data, filename=filename, content_type=content_type, text_field=text_field)
         except UploadError as error:
             return error_response(error.status, HTTP_CODE_NAMES[error.status], error.message)
-        # fails fast (503 and the like) when the backend is down, and gives the labels and the batch limit
-        info = client.model_info(timeout=settings.timeout_seconds)
+        info = client.model_info(timeout=settings.timeout_seconds, **model)  # 404 for a model not loaded, 503 if down
         store.sweep()
         job_id = uuid.uuid4().hex
-        store.create(job_id, _queued_status(job_id, filename, upload, text_field, truncation, info.labels))
+        store.create(job_id, {**_queued_status(job_id, filename, upload, text_field, truncation, info.labels),
+                              "model": info.name or None, "model_version": model["model_version"]})
         batch_size = max(1, min(policy.shared_call_texts, info.max_batch_texts or policy.shared_call_texts))
-        if not runner.try_start(job_id, upload, text_field=text_field, truncation=truncation, batch_size=batch_size):
+        if not runner.try_start(job_id, upload, text_field=text_field, truncation=truncation, batch_size=batch_size,
+                                **model):
             store.remove(job_id)
             return error_response(429, "RESOURCE_EXHAUSTED", f"this bridge worker is scoring {policy.max_jobs} "
                                   "files already, its limit; retry later")

@@ -13,14 +13,16 @@ from clients.errors import SentimentError
 from rest_bridge import oip_json
 from rest_bridge.backend import Backend
 from rest_bridge.errors import error_response
+from rest_bridge.oip_schemas import RepositoryIndexIn, RepositoryModelIn
 from sentiment.common.tracing import server_span
 
 BINARY_EXTENSION = "binary_tensor_data"
 
 
 def needs_token(path: str) -> bool:
-    """With ``--auth-token``, model metadata and inference need the token; health and readiness do not."""
-    return path.startswith("/v2/models/") and not path.endswith("/ready")
+    """With ``--auth-token``, model metadata, inference and the repository calls need the token; health and
+    readiness do not."""
+    return (path.startswith("/v2/models/") and not path.endswith("/ready")) or path.startswith("/v2/repository/")
 
 
 def probe(key: str, ask: Callable[[], bool]):
@@ -84,4 +86,31 @@ def oip_blueprint(backend: Backend) -> Blueprint:
 
         return backend.call(request.url_rule.rule, answer)
 
+    _repository_routes(v2, backend)
     return v2
+
+
+def _repository_routes(v2: Blueprint, backend: Backend) -> None:
+    """Triton's model repository extension over REST: each route one call of the server's repository RPCs,
+    which answer FAILED_PRECONDITION (400) unless it runs with --model-control explicit or poll. A load
+    waits as long as loading takes, up to ``BridgePolicy.load_timeout_seconds``."""
+
+    @v2.post("/repository/index")
+    def repository_index():
+        body = oip_json.repository_body(request.get_data(), RepositoryIndexIn)
+        entries = backend.oip.repository_index(ready=body.ready, timeout=backend.remaining_seconds())
+        return jsonify([{"name": e.name, "version": e.version, "state": e.state, "reason": e.reason}
+                        for e in entries])
+
+    @v2.post("/repository/models/<name>/load")
+    def repository_load(name: str):
+        body = oip_json.repository_body(request.get_data(), RepositoryModelIn)
+        backend.oip.load_model(name, parameters=body.parameters,
+                               timeout=backend.remaining_seconds(backend.policy.load_timeout_seconds))
+        return jsonify({})
+
+    @v2.post("/repository/models/<name>/unload")
+    def repository_unload(name: str):
+        body = oip_json.repository_body(request.get_data(), RepositoryModelIn)
+        backend.oip.unload_model(name, parameters=body.parameters, timeout=backend.remaining_seconds())
+        return jsonify({})

@@ -235,3 +235,20 @@ def model_metadata_json(metadata: oip.ModelMetadataResponse) -> dict:
 
     return {"name": metadata.name, "versions": list(metadata.versions), "platform": metadata.platform,
             "inputs": tensors(metadata.inputs), "outputs": tensors(metadata.outputs)}
+
+
+def repository_body(body: bytes, schema):
+    """A repository call's JSON body, validated (an empty body is ``{}``: tritonclient sends none)."""
+    if not body.strip():
+        return schema()
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise BadTensorRequest(400, "the body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadTensorRequest(422, "the body must be a JSON object")
+    try:
+        return schema.model_validate(parsed)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise BadTensorRequest(422, first["msg"], ".".join(str(p) for p in first["loc"]) or None) from None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from rest_bridge.oip_schemas import (InferRequestIn, InferResponseOut, LiveOut, ModelMetadataOut, OipErrorOut,
-                                     ReadyOut, ServerMetadataOut)
+from rest_bridge.oip_schemas import (EmptyOut, InferRequestIn, InferResponseOut, LiveOut, ModelMetadataOut, OipErrorOut,
+                                     ReadyOut, RepositoryIndexEntryOut, RepositoryIndexIn, RepositoryModelIn,
+                                     ServerMetadataOut)
 
 # (model, mode) pairs for pydantic's models_json_schema
-MODELS = [(InferRequestIn, "validation"),
+MODELS = [(InferRequestIn, "validation"), (RepositoryIndexIn, "validation"), (RepositoryModelIn, "validation"),
           *((m, "serialization") for m in (InferResponseOut, ModelMetadataOut, ServerMetadataOut, LiveOut, ReadyOut,
-                                           OipErrorOut))]
+                                           OipErrorOut, RepositoryIndexEntryOut, EmptyOut))]
 
-REASONS = {400: "Malformed body, or the server refused the tensors or parameters (INVALID_ARGUMENT)",
+REASONS = {400: "Malformed body, or the server refused the tensors or parameters (INVALID_ARGUMENT), or the call "
+                "(FAILED_PRECONDITION: a repository call without --model-control, a version that cannot load)",
            401: "Missing or wrong bearer token", 404: "No model of this name or version (NOT_FOUND)",
            413: "Body larger than the limit", 422: "JSON of the wrong shape or types",
            429: "The service is overloaded (see Retry-After)", 503: "The backend is unavailable or not ready",
@@ -31,9 +33,9 @@ def _answers(ok: str, schema: str, *codes: int, probe: bool = False) -> dict:
 
 
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": "The model's name (the server's --model-name, `sentiment` by default)."}
+        "description": "The model's name (`sentiment` by default; GET /v1/models lists the server's models)."}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
-           "description": "The model's version (the server's --model-version)."}
+           "description": "One of the model's loaded versions."}
 
 
 def _model_routes(suffix: str, operation: dict) -> dict:
@@ -61,4 +63,28 @@ def paths() -> dict:
         **_model_routes("", metadata),
         **_model_routes("/ready", ready),
         **_model_routes("/infer", infer),
+        **_repository_paths(),
+    }
+
+
+def _repository_paths() -> dict:
+    """Triton's model repository extension: answered when the server runs with --model-control explicit or poll
+    (else 400, FAILED_PRECONDITION)."""
+    optional = lambda schema: {"required": False, "content": _json(schema)}  # noqa: E731 - tritonclient sends none
+    change = lambda summary: {"post": {  # noqa: E731
+        "summary": summary, "parameters": [NAME], "requestBody": optional("RepositoryModelIn"),
+        "responses": _answers("Done", "EmptyOut", 400, 401, 404, 422, 503, 504)}}
+    index_answer = {"description": "Every model version the server knows",
+                    "content": {"application/json": {"schema": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/RepositoryIndexEntryOut"}}}}}
+    return {
+        "/v2/repository/index": {"post": {
+            "summary": "Every model version of the repository, with its state (READY, LOADING, UNLOADING, UNAVAILABLE)",
+            "requestBody": optional("RepositoryIndexIn"),
+            "responses": {**_answers("", "EmptyOut", 400, 401, 422, 503, 504), "200": index_answer}}},
+        "/v2/repository/models/{name}/load": change(
+            "Load or reload a model: the versions its policy selects warm up, then take over; a version that cannot "
+            "load changes nothing (400)"),
+        "/v2/repository/models/{name}/unload": change(
+            "Unload a model: it stops taking calls and leaves once those it admitted have finished"),
     }

@@ -115,3 +115,38 @@ class OipErrorOut(BaseModel):
     error: str = Field(description="What went wrong.")
     code: str | None = Field(None, description="gRPC status name (INVALID_ARGUMENT, NOT_FOUND, ...) or HTTP reason.")
     field: str | None = Field(None, description="The tensor or parameter at fault, when there is one.")
+
+
+# -- Triton's model repository extension (POST /v2/repository/...) ------------------------------------------------
+
+RepositoryParameters = dict[str, Union[StrictBool, Int64, StrictStr]]
+
+
+class RepositoryIndexIn(BaseModel):
+    """The body of POST /v2/repository/index (optional: tritonclient sends none)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ready: StrictBool = Field(False, description="Only the model versions that are ready.")
+
+
+class RepositoryModelIn(BaseModel):
+    """The body of a load or unload (optional)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    parameters: RepositoryParameters | None = Field(
+        None, description="Load: none are supported (`config` and `file:` overrides answer 400: publish a version "
+        "folder instead). Unload: `unload_dependents` (true or false; a model here has no dependents).")
+
+
+class RepositoryIndexEntryOut(BaseModel):
+    name: str
+    version: str
+    state: str = Field(description="READY, LOADING, UNLOADING or UNAVAILABLE.")
+    reason: str = Field(description="Why a version is UNAVAILABLE (its load failed, it was unloaded, its policy "
+                        "does not select it).")
+
+
+class EmptyOut(BaseModel):
+    """A load or unload that succeeded."""

@@ -7,7 +7,8 @@ from pydantic.json_schema import models_json_schema
 
 from clients.types import TRUNCATION, ModelInfo
 from rest_bridge import oip_openapi
-from rest_bridge.schemas import ErrorOut, ExplainIn, ExplainOut, JobStatusOut, PredictBatchOut, PredictIn, PredictionOut, StatusOut
+from rest_bridge.schemas import (ErrorOut, ExplainIn, ExplainOut, JobStatusOut, ModelsOut, PredictBatchOut, PredictIn,
+                                 PredictionOut, StatusOut)
 
 REF = "#/components/schemas/{model}"
 
@@ -18,7 +19,8 @@ def _json(ref: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     reasons = {400: "Malformed JSON, or the service refused the input (INVALID_ARGUMENT)",
-               401: "Missing or wrong bearer token", 404: "No such job (or it expired)",
+               401: "Missing or wrong bearer token",
+               404: "No such job (or it expired), or no such model or version (NOT_FOUND)",
                409: "The job is still running", 413: "Body larger than the limit",
                415: "Content-Type is not application/json", 422: "JSON of the wrong shape or types",
                429: "The service is overloaded (see Retry-After)", 503: "The backend is unavailable",
@@ -30,7 +32,8 @@ def _schemas() -> dict:
     """Every schema the document refers to, as components."""
     _, schema = models_json_schema(
         [(m, "validation" if m in (PredictIn, ExplainIn) else "serialization")
-         for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut, JobStatusOut)]
+         for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut, JobStatusOut,
+                   ModelsOut)]
         + oip_openapi.MODELS,
         ref_template=REF,
     )
@@ -48,8 +51,12 @@ def _api_paths() -> dict:
                 "content": {"application/json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/PredictionOut"},
                     {"$ref": "#/components/schemas/PredictBatchOut"}]}}}},
-        **_errors(400, 401, 413, 415, 422, 429, 503, 504),
+        **_errors(400, 401, 404, 413, 415, 422, 429, 503, 504),
     }
+    model_query = [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"},
+                    "description": "Which of the server's models (default: its default model)."},
+                   {"name": "version", "in": "query", "required": False, "schema": {"type": "string"},
+                    "description": "Which version (default: the one its policy serves)."}]
     return {
         "/predict": {"post": {
             "summary": "Classify one text or several",
@@ -62,14 +69,18 @@ def _api_paths() -> dict:
                            "answers 429 past its limit.",
             "requestBody": {"required": True, "content": _json("ExplainIn")},
             "responses": {"200": {"description": "The explanation", "content": _json("ExplainOut")},
-                          **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
+                          **_errors(400, 401, 404, 413, 415, 422, 429, 503, 504)},
         }},
-        "/v1/model": {"get": {"summary": "The served model and its settings",
+        "/v1/model": {"get": {"summary": "A served model (by default the default model) and its settings",
+                              "parameters": model_query,
                               "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},
-                                            **_errors(503, 504)}}},
+                                            **_errors(401, 404, 503, 504)}}},
+        "/v1/models": {"get": {"summary": "Every model version the server has loaded, the default model's first",
+                               "responses": {"200": {"description": "The loaded versions", "content": _json("ModelsOut")},
+                                             **_errors(401, 503, 504)}}},
         "/healthz": {"get": {"summary": "The bridge process is alive",
                              "responses": {"200": {"description": "Alive", "content": _json("StatusOut")}}}},
-        "/readyz": {"get": {"summary": "The gRPC backend reports SERVING",
+        "/readyz": {"get": {"summary": "The gRPC backend reports SERVING (and lists every model version it serves)",
                             "responses": {"200": {"description": "Ready", "content": _json("StatusOut")},
                                           "503": {"description": "Not ready", "content": _json("StatusOut")}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics of every worker",
@@ -109,6 +120,9 @@ def _job_paths() -> dict:
                        "description": "Texts over the model's token limit: as in /predict (default: the server's "
                                       "--long-text)."},
         "text_field": {"type": "string", "default": "text", "description": "The column holding the text."},
+        "model": {"type": "string", "description": "Which of the server's models scores the file (default: its "
+                                                    "default model; 404 for one it has not loaded)."},
+        "model_version": {"type": "string", "description": "Which version of it (default: the one its policy serves)."},
     }
     raw_file = {"schema": {"type": "string"}}
     upload = {"schema": {"type": "string", "minLength": 1}}  # an empty file has no rows: 422
@@ -127,7 +141,7 @@ def _job_paths() -> dict:
             "responses": {"202": {"description": "Accepted: the job's status", "content": _json("JobStatusOut"),
                                   "headers": {"Location": {"schema": {"type": "string"},
                                                            "description": "The job's status URL"}}},
-                          **_errors(400, 401, 413, 415, 422, 429, 503, 504)},
+                          **_errors(400, 401, 404, 413, 415, 422, 429, 503, 504)},
         }},
         "/v1/jobs/{job_id}": {
             "parameters": [JOB_ID],

@@ -28,6 +28,11 @@ Int64 = json_int(-(2**63), 2**63 - 1)
 NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
+MODEL_DESCRIPTION = ("Which of the server's models answers (GET /v1/models lists them; default: the server's "
+                     "default model). A model the server has not loaded: 404.")
+VERSION_DESCRIPTION = "Which version of the model answers (default: the version its policy serves, the latest)."
+
+
 class PredictIn(BaseModel):
     """Give ``text`` (one prediction, the seed's shape) or ``texts`` (a list of predictions)."""
 
@@ -51,6 +56,8 @@ class PredictIn(BaseModel):
     return_windows: StrictBool = Field(False, description="With truncation=chunk: also return each window's prediction.")
     threshold: StrictFloat | None = Field(None, ge=0.0, le=1.0, description="Multi-label models: predict every label whose "
                                     "sigmoid is at or above this (default 0.5).")
+    model: StrictStr | None = Field(None, description=MODEL_DESCRIPTION)
+    model_version: StrictStr | None = Field(None, description=VERSION_DESCRIPTION)
 
     @model_validator(mode="after")
     def exactly_one_input(self) -> "PredictIn":
@@ -100,6 +107,8 @@ class ExplainIn(BaseModel):
         None, description="Texts over the model's token limit: explain their first tokens (default) or refuse with 400.")
     steps: json_int(1, 2**31 - 1) | None = Field(None, description="Integration steps (default: the server's; more steps, "
                                     "smaller convergence_delta, slower).")
+    model: StrictStr | None = Field(None, description=MODEL_DESCRIPTION)
+    model_version: StrictStr | None = Field(None, description=VERSION_DESCRIPTION)
 
 
 class WordOut(BaseModel):
@@ -131,8 +140,30 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+class ModelStateOut(BaseModel):
+    name: str
+    version: str
+    state: str = Field(description="READY, or UNLOADING while the calls it admitted finish.")
+
+
 class StatusOut(BaseModel):
     status: str
+    models: list[ModelStateOut] | None = Field(None, description="/readyz: every model version the server has "
+                                               "loaded, with its state (absent when the backend does not answer).")
+
+
+class ModelVersionOut(BaseModel):
+    """One loaded model version (GET /v1/models)."""
+
+    name: str = Field(description="What requests call the model (`model`).")
+    version: str = Field(description="This version (`model_version`).")
+    state: str = Field(description="READY, or UNLOADING while the calls it admitted finish.")
+    unversioned: bool = Field(description="It answers the model's requests that name no version.")
+    info: dict = Field(description="The version's facts, as GET /v1/model answers them.")
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelVersionOut] = Field(description="Every loaded version, the default model's first.")
 
 
 class JobError(BaseModel):
@@ -158,6 +189,8 @@ class JobStatusOut(BaseModel):
     text_field: str
     truncation: str | None = Field(description="What the job asked for texts over the model's limit (null: the server's "
                                    "--long-text).")
+    model: str | None = Field(None, description="The model that scores the file (null: the server's default model).")
+    model_version: str | None = Field(None, description="The version asked for (null: the one its policy serves).")
     total: int = Field(description="Rows in the file.")
     done: int = Field(description="Rows scored so far (with or without an error).")
     errors: int = Field(description="Rows that could not be scored.")

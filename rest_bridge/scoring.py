@@ -13,6 +13,7 @@ from collections.abc import Callable
 from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.retry import PER_TEXT_CODES
+from clients.types import PredictOptions
 from rest_bridge.jobstore import JobStore
 from rest_bridge.uploads import Upload
 
@@ -36,16 +37,19 @@ class JobRunner:
         self.slots = threading.BoundedSemaphore(max_jobs)
         self.call_seconds = JOB_CALL_DEADLINES * timeout_seconds  # one call, its waits for the backend included
 
-    def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str | None, batch_size: int) -> bool:
-        """Start the job's thread, or return False when this worker already runs ``max_jobs`` jobs."""
+    def try_start(self, job_id: str, upload: Upload, *, text_field: str, truncation: str | None, batch_size: int,
+                  model: str | None = None, model_version: str | None = None) -> bool:
+        """Start the job's thread, or return False when this worker already runs ``max_jobs`` jobs. ``model``,
+        ``model_version``: which of the server's models scores it (None: the default)."""
         if not self.slots.acquire(blocking=False):
             return False
-        thread = threading.Thread(target=self._run, args=(job_id, upload, text_field, truncation, batch_size),
+        options = PredictOptions(truncation=truncation, model=model, model_version=model_version)
+        thread = threading.Thread(target=self._run, args=(job_id, upload, text_field, options, batch_size),
                                   daemon=True, name=f"job-{job_id[:8]}")
         thread.start()
         return True
 
-    def _run(self, job_id: str, upload: Upload, text_field: str, truncation: str | None, batch_size: int) -> None:
+    def _run(self, job_id: str, upload: Upload, text_field: str, options: PredictOptions, batch_size: int) -> None:
         try:
             status = {**self.store.read_status(job_id), "state": "running", "started_at": time.time()}
             self.store.write_status(job_id, status)
@@ -53,7 +57,7 @@ class JobRunner:
                 for start in range(0, len(upload.rows), batch_size):
                     if self.store.cancel_requested(job_id):
                         raise JobCancelled
-                    records = self._score(job_id, upload.rows[start:start + batch_size], text_field, truncation)
+                    records = self._score(job_id, upload.rows[start:start + batch_size], text_field, options)
                     self.store.append_results(job_id, records)
                     _count(status, records)
                     self.store.write_status(job_id, status)
@@ -74,7 +78,7 @@ class JobRunner:
         finally:
             self.slots.release()
 
-    def _score(self, job_id: str, rows: list[dict], text_field: str, truncation: str | None) -> list[dict]:
+    def _score(self, job_id: str, rows: list[dict], text_field: str, options: PredictOptions) -> list[dict]:
         records: list[dict] = [{"row": row} for row in rows]
         scorable = [i for i, row in enumerate(rows) if isinstance(row.get(text_field), str) and row[text_field]]
         for i, record in enumerate(records):
@@ -85,19 +89,19 @@ class JobRunner:
             return records
         try:
             predictions = [{"prediction": p.to_dict()} for p in self._call(job_id, lambda timeout: self.client.predict_batch(
-                texts, truncation=truncation, timeout=timeout, request_id=job_id))]
+                texts, options=options, timeout=timeout, request_id=job_id))]
         except SentimentError as error:
             if error.code not in PER_TEXT_CODES:
                 raise
-            predictions = [self._score_one(job_id, text, truncation) for text in texts]
+            predictions = [self._score_one(job_id, text, options) for text in texts]
         for i, prediction in zip(scorable, predictions):
             records[i].update(prediction)
         return records
 
-    def _score_one(self, job_id: str, text: str, truncation: str | None) -> dict:
+    def _score_one(self, job_id: str, text: str, options: PredictOptions) -> dict:
         try:
             prediction = self._call(job_id, lambda timeout: self.client.predict(
-                text, truncation=truncation, timeout=timeout, request_id=job_id))
+                text, options=options, timeout=timeout, request_id=job_id))
         except SentimentError as error:
             if error.code not in PER_TEXT_CODES:
                 raise

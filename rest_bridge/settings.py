@@ -47,6 +47,9 @@ class BridgePolicy:
     """File-scoring jobs running at once per worker; beyond it 429."""
     job_ttl_seconds: float = 3600.0
     """How long a finished job's results stay downloadable."""
+    load_timeout_seconds: float = 600.0
+    """Deadline of a model load through POST /v2/repository/models/{name}/load (a load reads the weights,
+    builds and times the engines and warms them up)."""
 
 
 class BridgeSettings(BaseSettings):

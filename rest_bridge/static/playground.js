@@ -1,5 +1,6 @@
 "use strict";
-// The playground: POST /predict for the label and scores, then POST /explain for the words' attributions.
+// The playground: POST /predict for the label and scores, then POST /explain for the words' attributions, by the
+// model chosen among the server's (GET /v1/models; the choice is offered when it serves more than one).
 
 (() => {
   const form = document.getElementById("classify-form");
@@ -14,7 +15,35 @@
   const highlights = document.getElementById("highlights");
   const legend = document.getElementById("legend");
   const legendTarget = document.getElementById("legend-target");
+  const modelChoice = document.getElementById("model-choice");
+  const modelSelect = document.getElementById("model");
   let generation = 0; // answers to an older click are dropped
+
+  // Each loaded model by name (its unversioned calls), and each other loaded version by name and version.
+  async function listModels() {
+    let answer;
+    try {
+      answer = await Api.call("GET", "v1/models");
+    } catch (error) {
+      return; // an older backend, or none yet: the default model answers
+    }
+    const options = [];
+    for (const m of answer.models || []) {
+      const value = JSON.stringify(m.unversioned ? { model: m.name } : { model: m.name, model_version: m.version });
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = m.unversioned ? `${m.name} (version ${m.version})` : `${m.name}, version ${m.version} only`;
+      options.push(option);
+    }
+    if (options.length > 1) {
+      modelSelect.replaceChildren(...options);
+      modelChoice.hidden = false;
+    }
+  }
+
+  function chosenModel() {
+    return modelSelect.value ? JSON.parse(modelSelect.value) : {};
+  }
 
   function windowsRead(prediction) {
     const windows = prediction.windows;
@@ -67,7 +96,7 @@
     showNote("Working out which words mattered…");
     let answer;
     try {
-      answer = await Api.call("POST", "explain", { text, label: prediction.label });
+      answer = await Api.call("POST", "explain", { text, label: prediction.label, ...chosenModel() });
     } catch (error) {
       if (mine !== generation) return;
       if (error.status === 404 || error.status === 501) {
@@ -105,7 +134,7 @@
     button.textContent = "Classifying…";
     let prediction;
     try {
-      prediction = await Api.call("POST", "predict", { text, truncation });
+      prediction = await Api.call("POST", "predict", { text, truncation, ...chosenModel() });
     } catch (error) {
       if (mine === generation) {
         result.hidden = true;
@@ -124,6 +153,7 @@
   }
 
   form.addEventListener("submit", classify);
+  listModels();
   textArea.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });

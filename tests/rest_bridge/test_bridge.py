@@ -102,9 +102,11 @@ def test_unknown_routes_and_methods_answer_json_not_html(bridge):
 def test_health_ready_and_model_info(bridge, tiny_model_dir):
     assert requests.get(f"{bridge}/healthz", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{bridge}/readyz", timeout=10)
-    assert ready.status_code == 200 and ready.json() == {"status": "SERVING"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "SERVING", "models": [{"name": "sentiment", "version": "1", "state": "READY"}]}
     info = requests.get(f"{bridge}/v1/model", timeout=10).json()
     assert info["labels"] == LABELS and info["model_source"] == str(tiny_model_dir)
+    assert (info["name"], info["version"]) == ("sentiment", "1") and info["estimated_memory_bytes"] > 0
 
 
 def test_request_id_is_echoed_or_generated(bridge):
@@ -125,12 +127,14 @@ def test_openapi_document_matches_what_the_bridge_answers(bridge):
     check(post(bridge, {"texts": ["good", "bad"]}).json(), "PredictBatchOut")
     check(post(bridge, {"text": ""}).json(), "ErrorOut")
     check(requests.get(f"{bridge}/v1/model", timeout=10).json(), "ModelInfo")
+    check(requests.get(f"{bridge}/v1/models", timeout=10).json(), "ModelsOut")
+    check(requests.get(f"{bridge}/readyz", timeout=10).json(), "StatusOut")
     check(post(bridge, {"text": "good film " * 60, "truncation": "chunk", "return_windows": True}).json(),
           "PredictionOut")
     check({"text": "hi", "label": "positive", "steps": 20}, "ExplainIn")
     check(requests.post(f"{bridge}/explain", json={"text": "i love this", "steps": 8}, timeout=30).json(), "ExplainOut")
     assert {p for p in document["paths"] if not p.startswith("/v2")} == {
-        "/predict", "/explain", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json",  # the API
+        "/predict", "/explain", "/v1/model", "/v1/models", "/healthz", "/readyz", "/metrics", "/openapi.json",  # the API
         "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result",  # file scoring
         "/", "/score", "/docs", "/docs/assets/{filename}", "/static/{filename}"}  # the pages
     assert set(document["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "415", "422", "429", "503"}
