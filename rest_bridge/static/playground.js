@@ -16,7 +16,7 @@
   const legend = document.getElementById("legend");
   const legendTarget = document.getElementById("legend-target");
   const modelChoice = document.getElementById("model-choice");
-  const modelSelect = document.getElementById("model");
+  const modelSelect = document.getElementById("model-select");
   let generation = 0; // answers to an older click are dropped
 
   // Each loaded model by name (its unversioned calls), and each other loaded version by name and version.

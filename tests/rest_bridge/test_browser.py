@@ -210,3 +210,32 @@ def test_pages_fit_a_phone_screen(bridge, visit, path):
         classify(page, "the service was slow but the food was great " * 3)
         page.wait_for_selector("#result:not([hidden])")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_the_playground_offers_the_servers_models_and_asks_the_one_chosen(visit, tmp_path):
+    from tests.support.repository import build_repository, repository_server
+
+    root = build_repository(tmp_path / "models", {"sentiment": {1: 11}, "reviews": {2: 12}})
+    with repository_server(root, f"sentiment={root / 'sentiment'}", f"reviews={root / 'reviews'}") as server, \
+            BridgeThread(server.target) as bridge:
+        seen = visit(bridge.url)
+        page = seen.page
+        page.wait_for_selector("#model-choice:not([hidden])")
+        assert page.eval_on_selector_all("#model-select option", "options => options.map(o => o.textContent)") == [
+            "sentiment (version 1)", "reviews (version 2)"]
+        page.select_option("#model-select", label="reviews (version 2)")
+        text = "the food was good but the service was bad"
+        with page.expect_request(lambda r: r.url.endswith("/predict")) as sent:
+            classify(page, text)
+        assert json.loads(sent.value.post_data)["model"] == "reviews"
+        page.wait_for_selector("#result:not([hidden])")
+        expected = requests.post(f"{bridge.url}/predict", json={"text": text, "model": "reviews"}, timeout=10).json()
+        assert page.inner_text("#label") == expected["label"]
+        seen.assert_stayed_on(bridge.url)
+
+
+def test_with_one_model_the_playground_offers_no_choice(bridge, visit):
+    page = visit(bridge.url).page
+    classify(page, "good film")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.is_hidden("#model-choice")
