@@ -4,6 +4,9 @@ tritonclient ships generated ``inference.*`` messages of its own; protobuf refus
 defining the same names in one process, so the tests (which load the server's) run this as a script:
 
     python tests/support/tritonclient_probe.py grpc|http|http-json HOST:PORT MODEL TEXT...
+    python tests/support/tritonclient_probe.py repository-grpc|repository-http HOST:PORT MODEL
+
+The ``repository-*`` form makes the model repository calls (index, unload, load) on MODEL.
 
 ``http`` sends and receives tensors as tritonclient does by default (the binary tensor extension);
 ``http-json`` uses the JSON tensor format of the protocol."""
@@ -78,5 +81,32 @@ def main(protocol: str, url: str, model: str, texts: list[str]) -> dict:
     }
 
 
+def repository(protocol: str, url: str, model: str) -> dict:
+    """tritonclient's model repository calls, as a user makes them: the index, an unload and a load."""
+    if protocol == "grpc":
+        import tritonclient.grpc as triton
+
+        def index(**kwargs):
+            return [{key: entry.get(key, "") for key in ("name", "version", "state", "reason")}
+                    for entry in triton_client.get_model_repository_index(as_json=True, **kwargs).get("models", [])]
+    else:
+        import tritonclient.http as triton
+
+        def index(**kwargs):
+            return [{key: entry.get(key, "") for key in ("name", "version", "state", "reason")}
+                    for entry in triton_client.get_model_repository_index(**kwargs)]
+
+    triton_client = triton.InferenceServerClient(url)
+    before = index()
+    triton_client.unload_model(model)
+    after_unload = index()
+    triton_client.load_model(model)
+    return {"before": before, "after_unload": after_unload, "after_load": index(),
+            "model_ready": triton_client.is_model_ready(model)}
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])))
+    if sys.argv[1].startswith("repository-"):
+        print(json.dumps(repository(sys.argv[1].removeprefix("repository-"), sys.argv[2], sys.argv[3])))
+    else:
+        print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])))

@@ -76,3 +76,30 @@ def test_wrong_input_name_and_datatype_are_refused_naming_the_input(answers):
     assert answer["wrong_datatype"]["status"] == refused
     assert "'text' has datatype INT32" in answer["wrong_datatype"]["message"]
     assert answer["unknown_model"]["status"] == ("StatusCode.NOT_FOUND" if protocol == "grpc" else "404")
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    """A server of two models with the repository calls on (explicit), and a bridge in front."""
+    from tests.support.repository import build_repository, repository_server
+
+    root = build_repository(tmp_path_factory.mktemp("models"), {"sentiment": {1: 11}, "reviews": {2: 12}})
+    with repository_server(root, f"sentiment={root / 'sentiment'}", f"reviews={root / 'reviews'}") as server, \
+            BridgeThread(server.target) as bridge:
+        yield server.target, bridge.url.removeprefix("http://")
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_tritonclients_repository_calls_index_unload_and_load(repository, protocol):
+    assert TRITON_PYTHON.exists(), f"{TRITON_PYTHON} is missing: `make install` builds it"
+    grpc_target, http_target = repository
+    result = subprocess.run([str(TRITON_PYTHON), str(PROBE), f"repository-{protocol}",
+                             grpc_target if protocol == "grpc" else http_target, "reviews"],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    states = lambda entries: {(e["name"], e["version"]): e["state"] for e in entries}  # noqa: E731
+    assert states(answer["before"]) == {("sentiment", "1"): "READY", ("reviews", "2"): "READY"}
+    assert states(answer["after_unload"])[("reviews", "2")] in ("UNLOADING", "UNAVAILABLE")
+    assert states(answer["after_load"]) == {("sentiment", "1"): "READY", ("reviews", "2"): "READY"}
+    assert answer["model_ready"] is True
