@@ -4,6 +4,7 @@ against the Kubernetes schemas (kubernetes-validate bundles them); settings in t
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sysconfig
@@ -152,3 +153,56 @@ def test_kserve_predictor_serves_grpc_on_h2c_with_real_settings_and_its_own_name
     assert pod["terminationGracePeriodSeconds"] > float(env["SENTIMENT_GRACE_SECONDS"]) + \
         container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert container["image"].split(":")[-1] in (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+# The overlay that serves a model repository from a shared volume (deploy/repository)
+
+@pytest.fixture(scope="module")
+def repository_overlay() -> list[dict]:
+    out = subprocess.run([str(KUBECTL), "kustomize", str(ROOT / "deploy" / "repository")], capture_output=True,
+                         text=True, check=True, timeout=120)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def test_the_repository_overlay_validates_strictly(repository_overlay):
+    import kubernetes_validate
+
+    assert sorted(o["kind"] for o in repository_overlay) == sorted(
+        ["ConfigMap", "Deployment", "Deployment", "Service", "Service", "HorizontalPodAutoscaler",
+         "HorizontalPodAutoscaler", "PodDisruptionBudget", "PodDisruptionBudget", "PersistentVolumeClaim"])
+    for obj in repository_overlay:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_repository_overlay_serves_the_shared_volume_and_polls_it(repository_overlay, monkeypatch):
+    from server.settings import load_settings
+
+    config = by_kind(repository_overlay, "ConfigMap", "sentiment-config")["data"]
+    pod = by_kind(repository_overlay, "Deployment", "sentiment-server")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    for name, value in config.items():  # the settings the server gets: its environment, then its args
+        if name.startswith("SENTIMENT_") and not name.startswith("SENTIMENT_BRIDGE_"):
+            monkeypatch.setenv(name, value)
+    for item in container["env"]:
+        monkeypatch.setenv(item["name"], item["value"])
+    settings = load_settings(container["args"])
+    assert settings.model == ["/models"] and settings.model_control == "poll"  # the args win over SENTIMENT_MODEL
+    assert settings.port == 50051 and settings.model_memory_mb * 2**20 < _bytes(container["resources"]["limits"]["memory"])
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/models")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    claim = by_kind(repository_overlay, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every pod reads the same repository
+    cache = next(m for m in container["volumeMounts"] if m["mountPath"] == os.environ["SENTIMENT_MODEL_CACHE"])
+    assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == cache["name"])  # writable, per pod
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == 50051
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300  # several models warm up first
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > float(config["SENTIMENT_GRACE_SECONDS"]) + pre_stop
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity)
