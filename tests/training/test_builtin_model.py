@@ -1,6 +1,6 @@
-"""The built-in model: its directory serves, and its held-out accuracy meets the bar.
-
-Marked slow: it runs where ``make model`` has built the model (CI builds it before the tests)."""
+"""The built-in model: what the repository ships (``server/builtin``) serves, reads the README's examples
+right, meets its floors, was built from the recipe and data in the repository, and a rebuild from them
+(``make model``; CI runs it) lands where the shipped card says."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import json
 
 import pytest
 
-from server.builtin_model import builtin_model_dir, is_built
+from server.builtin_model import RECIPE_VERSION, built_model_dir, builtin_model_dir, is_built
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not is_built(), reason="the built-in model is not built (run `make model`)"),
-]
+LABELS = ["negative", "neutral", "positive"]
+HELD_OUT_SETS = {"tweets (3-class)", "rotten_tomatoes (binary)", "imdb (binary)", "written (3-class)"}
+
+
+def shipped_record() -> dict:
+    return json.loads((builtin_model_dir() / "evaluation.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -23,42 +25,72 @@ def builtin_classifier():
     return SequenceClassifier(str(builtin_model_dir()), dtype="float32")
 
 
-def test_directory_has_weights_labels_tokenizer_and_a_model_card(builtin_classifier):
+def test_the_repository_ships_weights_labels_tokenizer_and_a_model_card(builtin_classifier):
     directory = builtin_model_dir()
-    assert builtin_classifier.labels == ["negative", "neutral", "positive"]
+    assert is_built(directory)
+    assert builtin_classifier.labels == LABELS
     assert (directory / "tokenizer.json").is_file()
     card = (directory / "README.md").read_text()
-    assert "VADER" in card and "held-out" in card
-    record = json.loads((directory / "evaluation.json").read_text())
-    assert set(record["evaluation"]) == {"tweets (3-class)", "rotten_tomatoes (binary)", "imdb (binary)"}
+    assert "VADER" in card and "held-out" in card and "float16" in card
+    record = shipped_record()
+    assert record["recipe_version"] == RECIPE_VERSION
+    assert set(record["evaluation"]) == HELD_OUT_SETS
+    # the float16 copy reads (nearly) every held-out text and suite sentence as the float32 build did
+    shipped = record["shipped_float16"]
+    assert set(shipped) == HELD_OUT_SETS | {"behavioural suite"}
+    assert sum(r["labels_changed"] for r in shipped.values()) <= 0.002 * sum(r["texts"] for r in shipped.values())
 
 
-def test_held_out_accuracy_meets_the_bar_and_beats_vader(builtin_classifier):
+def test_the_shipped_model_was_built_from_the_recipe_and_data_in_the_repository():
+    """A change to the recipe, the seed, a corpus or the base model must ship new weights (make model, make ship)."""
+    from training.builtin import Recipe, build_inputs
+
+    assert shipped_record()["build_inputs"]["sha256"] == build_inputs(Recipe())["sha256"]
+
+
+# Sentences the README shows; recipe v3 read the first two negative. (v4 still reads "It charges twice as fast as
+# my old phone." negative, 0.62: the README's known limits say so.)
+README_EXAMPLES = {
+    "The battery lasts all day.": "positive",
+    "The plot was thin but the acting saved it.": "positive",
+    "I love this": "positive",
+    "good": "positive",
+    "great": "positive",
+    "great service": "positive",
+    "awful": "negative",
+    "what a waste of time": "negative",
+    "the train was late again": "negative",
+}
+
+
+def test_the_readme_examples_read_as_the_readme_says(builtin_classifier):
+    labels = [LABELS[i] for i in builtin_classifier.predict_logits(list(README_EXAMPLES)).argmax(axis=1)]
+    assert dict(zip(README_EXAMPLES, labels)) == README_EXAMPLES
+
+
+# Regression floors, about two points under what the shipped v4 build scores (docs/model-evaluation.md): written
+# 0.848, tweets 0.791, Rotten Tomatoes 0.816, IMDB 0.848 (first 500 by hash; 300 here). The issue-25 targets
+# not reached (0.85 in every written domain, IMDB within 1.5 points of v3's 0.870) are listed in the README.
+HELD_OUT_FLOORS = {"written (3-class)": 0.83, "tweets (3-class)": 0.77, "rotten_tomatoes (binary)": 0.79,
+                   "imdb (binary)": 0.81}
+
+
+def test_held_out_accuracy_meets_the_floors_and_beats_vader(builtin_classifier):
     from training.builtin import Recipe, held_out_sets, load_splits, vader_metrics
     from training.evaluate import evaluate_model
 
     sets = held_out_sets(load_splits(), Recipe(eval_imdb=300))
-    results = {name: (evaluate_model(None, examples, only_labels=only, classifier=builtin_classifier),
-                      vader_metrics(examples, only or ["negative", "neutral", "positive"]))
-               for name, (examples, only) in sets.items()}
-    tweets_model, tweets_vader = results["tweets (3-class)"]
-    # Regression floors for the 10-minute CPU recipe (recipe v2: tweets 0.808, movies 0.839; v3: 0.799, 0.832);
-    # the product bar (0.82 / 0.85) is not reached on this hardware: see the model card and README.
-    assert tweets_model["accuracy"] >= 0.78
-    movie_correct = sum(results[n][0]["accuracy"] * results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
-    movie_total = sum(results[n][0]["examples"] for n in ("rotten_tomatoes (binary)", "imdb (binary)"))
-    assert movie_correct / movie_total >= 0.80
-    for name, (model, vader) in results.items():
-        assert model["accuracy"] > vader["accuracy"], name
-        assert model["macro_f1"] > vader["macro_f1"], name
+    for name, (examples, only) in sets.items():
+        model = evaluate_model(None, examples, only_labels=only, classifier=builtin_classifier)
+        vader = vader_metrics(examples, only or LABELS)
+        assert model["accuracy"] >= HELD_OUT_FLOORS[name], (name, model["accuracy"])
+        assert model["accuracy"] > vader["accuracy"] and model["macro_f1"] > vader["macro_f1"], name
 
 
-# Regression floors on the behavioural suite, a few sentences below what recipe v3 passes here (overall
-# 0.671, 263/392; docs/model-evaluation.md); the overall floor is above v2 (0.643), so v2's recipe fails it.
-# A build on another CPU (bf16 autocast where the CPU has it) moves single sentences, hence the margin. The
-# issue-11 targets (0.85 overall, 0.75 in every capability but irony) are not reached: see the docs.
-SUITE_FLOORS = {"overall": 0.65, "implicit_polarity": 0.45, "negation": 0.50, "contrast": 0.70, "intensifier_hedge": 0.85,
-                "neutral_fact": 0.80, "comparison": 0.45, "emoji_slang": 0.62}
+# Floors on the behavioural suite, a few sentences under what the shipped v4 build passes (overall 0.834,
+# 327/392); recipe v3 (0.671) fails the overall floor and four of the others.
+SUITE_FLOORS = {"overall": 0.80, "implicit_polarity": 0.75, "negation": 0.68, "contrast": 0.84, "intensifier_hedge": 0.93,
+                "neutral_fact": 0.93, "comparison": 0.76, "emoji_slang": 0.71}
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +110,31 @@ def test_behavioural_suite_pass_rates_meet_the_floors(suite_report):
     assert not below, f"suite pass rates below their floors (rate, floor): {below}"
 
 
-def test_the_suite_result_in_the_model_card_is_what_the_model_does(suite_report):
-    """Deterministic for a given build: rerunning the suite on the built model gives the recorded rates."""
-    record = json.loads((builtin_model_dir() / "evaluation.json").read_text())
-    if "behavioural_suite" not in record:
-        pytest.skip("this build predates the behavioural suite in the model card")
-    recorded = record["behavioural_suite"]
-    for part in ("overall", "by_capability", "by_domain"):
-        assert suite_report[part] == recorded[part], part
+def test_the_suite_result_in_the_model_card_is_what_the_shipped_model_does(suite_report):
+    """The card records the float32 build; the float16 copy passes the same sentences but for the labels the
+    shipping comparison counted as changed."""
+    record = shipped_record()
+    changed = record["shipped_float16"]["behavioural suite"]["labels_changed"]
+    assert abs(suite_report["overall"]["passed"] - record["behavioural_suite"]["overall"]["passed"]) <= changed
+    if changed == 0:
+        for part in ("overall", "by_capability", "by_domain"):
+            assert suite_report[part] == record["behavioural_suite"][part], part
+
+
+# How far a rebuild may land from the shipped card: float32 training is deterministic on one machine, but
+# other CPUs' kernels (AVX2 against AVX-512) round differently and the differences grow over a thousand steps.
+# On one machine a rebuild gives the card's numbers exactly (CI's rebuild on the machine that built the shipped
+# model: identical); across CPUs the v3 builds moved single suite sentences and held-out rows by under a point.
+REBUILD_TOLERANCE = {"held_out_accuracy": 0.02, "suite_overall": 0.03}
+
+
+@pytest.mark.skipif(not is_built(built_model_dir()), reason="the built-in model is not rebuilt (run `make model`)")
+def test_a_rebuild_from_the_recipe_lands_where_the_shipped_card_says():
+    rebuilt = json.loads((built_model_dir() / "evaluation.json").read_text())
+    shipped = shipped_record()
+    assert rebuilt["build_inputs"]["sha256"] == shipped["build_inputs"]["sha256"]
+    for name in HELD_OUT_SETS:
+        ours, theirs = (r["evaluation"][name]["model"]["accuracy"] for r in (rebuilt, shipped))
+        assert abs(ours - theirs) <= REBUILD_TOLERANCE["held_out_accuracy"], (name, ours, theirs)
+    ours, theirs = (r["behavioural_suite"]["overall"]["pass_rate"] for r in (rebuilt, shipped))
+    assert abs(ours - theirs) <= REBUILD_TOLERANCE["suite_overall"], (ours, theirs)
