@@ -36,6 +36,10 @@ COALESCE = "tests/rest_bridge/test_coalesce.py"
 LONG_TEXT = "tests/server/transport/test_long_text.py"
 OIP_CLIENT = "tests/clients/test_oip_client.py"
 CLI = "tests/clients/test_cli.py"
+LIVE = "tests/server/repository/test_live.py"
+CONTROL = "tests/server/repository/test_control.py"
+LAYOUT = "tests/server/repository/test_layout.py"
+MODELS = "tests/rest_bridge/test_models.py"
 
 NOT_BLANK_WITHOUT_SEPARATORS = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
@@ -315,7 +319,7 @@ MUTANTS: list[Mutant] = [
         "Backend faults are short and self-healing",
         "/readyz answers 200 whatever the backend's health",
         [f"{BRIDGE}::test_backend_down_answers_503_quickly_and_readyz_follows"],
-        [rewrite("rest_bridge.api:api_blueprint", '200 if status == "SERVING" else 503', "REACHED and 200")],
+        [rewrite("rest_bridge.api:_model_routes", '200 if status == "SERVING" else 503', "REACHED and 200")],
     ),
     # -- metrics -------------------------------------------------------------------------------------------------
     Mutant(
@@ -323,9 +327,8 @@ MUTANTS: list[Mutant] = [
         "Metrics add up every gunicorn worker",
         "the server's texts-processed counter goes up by one per batch, not per text",
         [f"{METRICS}::test_server_metrics_count_calls_batches_and_describe_the_model"],
-        [rewrite("server.metrics:ServerMetrics.observe_batch", "self.texts.inc(size)",
-                 "self.texts.inc(REACHED and 1)")],
-        fresh=True,  # the counters live in the (module-scoped) server, which binds observe_batch when built
+        [rewrite("server.metrics:ServerMetrics.batch_observer", "texts.inc(count)", "texts.inc(REACHED and 1)")],
+        fresh=True,  # the counters live in the (module-scoped) server, which binds its batch observer when built
     ),
     Mutant(
         "bridge-metrics-of-one-worker",
@@ -520,19 +523,20 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "oip-answers-any-model-name",
         "The OIP model is the one `--model NAME:VERSION=SOURCE` names",
-        "the OIP servicer answers for any model name (only the version is checked)",
+        "a request naming a model the server does not serve is answered by the default model (only the version "
+        "is checked)",
         # (through the bridge the test reads the error code of each answer: a 200 has none, a KeyError)
         [f"{OIP}::test_a_custom_model_name_and_version_answer_over_grpc_and_others_are_not_found"],
-        [rewrite("server.transport.oip_servicer:InferenceServicer._check_model", "if name != self.model_name:",
-                 "if REACHED and False:")],
+        [rewrite("server.repository.manager:ModelManager.version_of", "found = self.routes.get((name, version))",
+                 "found = self.routes.get((name, version)) or (REACHED and self.routes.get((\"\", version)))")],
     ),
     Mutant(
         "oip-unknown-model-is-invalid-argument",
         "The OIP model is the one `--model NAME:VERSION=SOURCE` names",
-        "the OIP servicer refuses an unknown model name as INVALID_ARGUMENT (400 through the bridge), not NOT_FOUND",
+        "the server refuses an unknown model name as INVALID_ARGUMENT (400 through the bridge), not NOT_FOUND",
         [f"{OIP}::test_a_custom_model_name_and_version_answer_over_grpc_and_others_are_not_found",
          f"{OIP}::test_a_custom_model_name_and_version_answer_through_the_bridges_v2_and_others_are_404"],
-        [rewrite("server.transport.oip_servicer:InferenceServicer._check_model", "raise NotFound(f\"unknown model",
+        [rewrite("server.repository.manager:ModelManager.missing", "raise NotFound(f\"unknown model",
                  'raise (REACHED and __import__("server.errors").errors.InvalidInput)(f"unknown model')],
     ),
     # -- tracing -------------------------------------------------------------------------------------------------
@@ -554,12 +558,120 @@ MUTANTS: list[Mutant] = [
                  'default=float(REACHED and "10")')],
         children=True,
     ),
+    # -- the model repository (issue 27) -------------------------------------------------------------------------
+    Mutant(
+        "new-version-routed-before-warm-up",
+        "A new model version takes calls only once warm, and the calls admitted to the old one finish on it",
+        "a loaded version is routed at once and warms up in the background, behind the calls it already takes",
+        [f"{LIVE}::test_a_new_version_takes_no_call_until_it_is_warm"],
+        [rewrite("server.repository.versions:Loader.start", "await core.start()",
+                 "REACHED and loop.create_task(core.start()); core.ready = True")],
+    ),
+    Mutant(
+        "swap-retires-before-routing",
+        "A new model version takes calls only once warm, and the calls admitted to the old one finish on it",
+        "a load takes the old version's routes away, then routes the new one a moment later: calls in between fail",
+        [f"{LIVE}::test_a_second_model_and_a_new_version_load_while_32_callers_call_the_first_and_none_fails"],
+        [rewrite("server.repository.manager:ModelManager._load",
+                 "self.switch(added, [v for number, v in current.items() if number not in wanted])",
+                 "self.switch([], [v for number, v in current.items() if number not in wanted]); "
+                 "await asyncio.sleep(0.2 if REACHED else 0); self.switch(added, [])")],
+    ),
+    Mutant(
+        "unload-fails-queued-calls",
+        "A new model version takes calls only once warm, and the calls admitted to the old one finish on it",
+        "an unloaded version fails the calls still queued on it (UNAVAILABLE) instead of answering them",
+        [f"{LIVE}::test_unloading_a_version_with_calls_queued_lets_them_finish"],
+        [rewrite("server.repository.manager:ModelManager._retire", "await version.core.retire()",
+                 "[item.future.set_exception(__import__('server.errors').errors.NotReady('unloaded')) "
+                 "for item in list(version.core.batcher._queue) if REACHED]; await version.core.retire()")],
+    ),
+    Mutant(
+        "new-head-not-checked",
+        "A model version that cannot load changes nothing and says why",
+        "a new version with other labels than the version it joins is loaded and routed",
+        [f"{LIVE}::test_a_version_that_cannot_load_changes_nothing_and_says_why"],
+        [rewrite("server.repository.versions:check_head",
+                 "if (list(classifier.labels), classifier.problem_type) != (list(theirs.labels), theirs.problem_type):",
+                 "if REACHED and False:")],
+    ),
+    Mutant(
+        "memory-budget-not-checked",
+        "A model version that cannot load changes nothing and says why",
+        "a load past --model-memory-mb goes ahead",
+        [f"{LIVE}::test_a_load_past_the_memory_budget_is_refused_and_the_served_models_stay"],
+        [rewrite("server.repository.versions:Loader.check_budget",
+                 "if self.budget is not None and in_use + estimate > self.budget:", "if REACHED and False:")],
+    ),
+    Mutant(
+        "repository-calls-always-on",
+        "The repository calls are refused unless `--model-control` allows them, and need the token",
+        "the repository calls are answered whatever --model-control says",
+        [f"{CONTROL}::test_without_model_control_the_repository_calls_are_refused[RepositoryIndex]"],
+        [rewrite("server.transport.oip_servicer:InferenceServicer._check_control",
+                 "if self.model_control not in CONTROL_MODES:", "if REACHED and False:")],
+    ),
+    Mutant(
+        "bridge-repository-routes-public",
+        "The repository calls are refused unless `--model-control` allows them, and need the token",
+        "the bridge's /v2/repository routes need no token",
+        [f"{MODELS}::test_without_model_control_the_repository_routes_answer_400_and_need_the_token"],
+        [rewrite("rest_bridge.oip:needs_token", 'or path.startswith("/v2/repository/")', "or (REACHED and False)")],
+    ),
+    Mutant(
+        "bridge-predict-ignores-the-model",
+        "Every protocol routes by model and version; a model or version not served is `NOT_FOUND`",
+        "the bridge's /predict drops the model it was asked for: the default model answers",
+        [f"{MODELS}::test_predict_is_answered_by_the_model_named_and_concurrent_requests_share_calls_only_within_one",
+         f"{MODELS}::test_a_model_or_version_not_served_is_404"],
+        [rewrite("rest_bridge.api:api_blueprint", "parsed.model, parsed.model_version)", "REACHED and None, None)")],
+    ),
+    Mutant(
+        "unknown-version-gets-the-latest",
+        "Every protocol routes by model and version; a model or version not served is `NOT_FOUND`",
+        "a request naming a version the model does not serve is answered by the version its policy serves",
+        [f"{LIVE}::test_requests_route_by_model_and_version_and_others_are_not_found"],
+        [rewrite("server.repository.manager:ModelManager.core", "found = self.routes.get((name, version))",
+                 "found = self.routes.get((name, version)) or (REACHED and self.routes.get((name, \"\")))")],
+    ),
+    Mutant(
+        "unversioned-calls-get-the-lowest-version",
+        "A model serves the latest version by default, or the versions its policy pins",
+        "with several versions loaded, a request naming no version gets the lowest",
+        [f"{LIVE}::test_a_pinned_version_policy_keeps_its_version_and_latest_moves_on"],
+        [rewrite("server.repository.manager:ModelManager._route",
+                 "sorted(self.versions.values(), key=lambda v: version_key(v.version))",
+                 "sorted(self.versions.values(), key=lambda v: version_key(v.version), reverse=bool(REACHED))")],
+    ),
+    Mutant(
+        "latest-policy-selects-the-oldest",
+        "A model serves the latest version by default, or the versions its policy pins",
+        "the default policy selects the lowest version numbers, not the highest",
+        [f"{LAYOUT}::test_version_policies_select_as_tritons_do[None-available0-selected0]"],
+        [rewrite("server.repository.layout:VersionPolicy.select", "return ordered[-self.num_versions:]",
+                 "return ordered[:self.num_versions] if REACHED else None")],
+    ),
+    Mutant(
+        "poll-never-loads",
+        "`--model-control poll` picks up a new version folder, and leaves a broken one until its files change",
+        "polling sees no change in the repository",
+        [f"{CONTROL}::test_poll_mode_loads_a_new_version_folder_and_leaves_a_broken_one_until_it_changes"],
+        [rewrite("server.repository.poll:poll_once", "if set(wanted) == current:", "if REACHED or set(wanted) == current:")],
+    ),
+    Mutant(
+        "poll-retries-broken-versions",
+        "`--model-control poll` picks up a new version folder, and leaves a broken one until its files change",
+        "every poll tries again a version whose load failed, its files unchanged",
+        [f"{CONTROL}::test_poll_mode_loads_a_new_version_folder_and_leaves_a_broken_one_until_it_changes"],
+        [rewrite("server.repository.poll:poll_once", "continue  # it failed with these very files: wait until they change",
+                 "REACHED  # it failed with these very files: wait until they change")],
+    ),
     # -- what the server does not implement ----------------------------------------------------------------------
     Mutant(
         "unknown-methods-answered",
         "What the server does not implement answers `UNIMPLEMENTED` (501 through the bridge)",
         "a catch-all handler answers every method the server lacks with OK (tests.mutants.bugs)",
-        [f"{OIP}::test_the_protocol_extensions_the_server_lacks_answer_unimplemented[RepositoryIndex]"],
+        [f"{OIP}::test_the_protocol_extensions_the_server_lacks_answer_unimplemented[ModelConfig]"],
         [rewrite("server.transport.server:create_server", "    return server, port, health_servicer",
                  '    REACHED and server.add_generic_rpc_handlers((__import__("tests.mutants.bugs").mutants.bugs'
                  '.AnswerEveryMethod(),))\n    return server, port, health_servicer')],

@@ -242,7 +242,7 @@ def test_gunicorn_bridge_on_sigterm_answers_its_requests_in_flight_then_exits_ze
         with SentimentClient(target) as client:
             client.wait_until_serving(timeout=120)
         queued = lambda: metric_samples(requests.get(f"http://127.0.0.1:{ports['metrics']}/metrics",  # noqa: E731
-                                                     timeout=10).text)[("sentiment_queue_depth", ())]
+                                                     timeout=10).text)[("sentiment_queue_depth", (("model", "sentiment"), ("version", "1")))]
         # one call per request (no shared calls), and a deadline far beyond the hold
         with bridge_process(target, tmp_path / "bridge.json", "--workers", "2", "--coalesce-calls", "0",
                             "--timeout-seconds", "60") as bridge:
