@@ -54,17 +54,21 @@ class AsyncSentimentClient(ClientBase):
 
     async def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                       return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                      model_version: str | None = None, options: PredictOptions | None = None,
+                      model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                      options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
         return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
 
     async def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                             return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                            model_version: str | None = None, options: PredictOptions | None = None,
+                            model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                            options: PredictOptions | None = None,
                             timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
         response = await self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
@@ -72,8 +76,10 @@ class AsyncSentimentClient(ClientBase):
     async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
                      truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
                      threshold: float | None = None, model: str | None = None, model_version: str | None = None,
-                     options: PredictOptions | None = None, timeout: float | None = None) -> AsyncIterator[StreamResult]:
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+                     top_k: int | None = None, raw_scores: bool = False, options: PredictOptions | None = None,
+                     timeout: float | None = None) -> AsyncIterator[StreamResult]:
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         if isinstance(items, AsyncIterable):
             message, target = chosen.message(), chosen.target()
 

@@ -2,6 +2,7 @@
 
     sentiment predict "I love this"          # or lines on stdin: cat texts.txt | sentiment predict
     sentiment predict --json "meh"
+    sentiment predict --top-k 2 --raw-scores "meh"   # the two best labels, ranked by their logits
     sentiment info | sentiment health
     sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column, progress bar
     sentiment predict --truncation chunk "$(cat long-review.txt)"   # read a long text whole, in windows
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--windows", action="store_true", help="with --truncation chunk: print each window's prediction")
     predict.add_argument("--threshold", type=float, default=None,
                          help="multi-label models: predict every label at or above this (server default 0.5)")
+    predict.add_argument("--top-k", type=int, default=None, metavar="K",
+                         help="show the K best labels, best first (more than the model has: all of them)")
+    predict.add_argument("--raw-scores", action="store_true", help="scores are the raw logits, not probabilities")
 
     explain = commands.add_parser("explain", help="show which words pushed the prediction, coloured by sign")
     explain.add_argument("text", help="the text to explain")
@@ -91,6 +95,8 @@ def _read_rows(path: Path, text_field: str):
 def _human(text: str, prediction) -> str:
     if prediction.score is not None:
         answer = f"score {prediction.score:.3f}"
+    elif prediction.top is not None:  # --top-k: the best labels, best first
+        answer = "  ".join(f"{t.label} {t.score:.3f}" for t in prediction.top)
     else:
         answer = "  ".join(f"{k} {v:.3f}" for k, v in prediction.scores.items())
         if prediction.predicted_labels is not None:
@@ -170,7 +176,8 @@ def _predict(client: SentimentClient, args) -> int:
     for start in range(0, len(texts), 64):
         chunk = texts[start : start + 64]
         predictions = client.predict_batch(chunk, truncation=args.truncation, return_windows=args.windows,
-                                           threshold=args.threshold, **_model(args))
+                                           threshold=args.threshold, top_k=args.top_k, raw_scores=args.raw_scores,
+                                           **_model(args))
         for text, p in zip(chunk, predictions):
             print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) if args.json else _human(text, p))
             if args.windows and not args.json:

@@ -72,42 +72,51 @@ class SentimentClient(ClientBase):
     # PredictOptions (``options=``): truncation "truncate", "reject", "chunk" (read it whole in windows) or None
     # (the server's default); return_windows: with "chunk", each window's prediction too; threshold: multi-label
     # models predict every label at or above it (server default 0.5); model and model_version: which of the
-    # server's models answers (None: its default model, in the version the model's policy serves).
+    # server's models answers (None: its default model, in the version the model's policy serves); top_k: also
+    # the best k labels, best first (Prediction.top; None: none); raw_scores: scores carry the logits (TEI's).
 
     def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                 return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                model_version: str | None = None, options: PredictOptions | None = None,
+                model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                options: PredictOptions | None = None,
                 timeout: float | None = None, request_id: str | None = None) -> Prediction:
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
         return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
 
     def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                       return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                      model_version: str | None = None, options: PredictOptions | None = None,
+                      model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                      options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
         response = self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     def predict_future(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                        return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                       model_version: str | None = None, options: PredictOptions | None = None,
+                       model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                       options: PredictOptions | None = None,
                        timeout: float | None = None, request_id: str | None = None) -> Future[Prediction]:
         """``predict`` without waiting: a ``concurrent.futures.Future`` of the prediction, or of the
         ``SentimentError``; retried as any call (on a timer thread, never blocking the caller)."""
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
         return self._future(self._stub.Predict, request, timeout, request_id,
                             lambda response: Prediction.from_message(response.prediction))
 
     def predict_batch_future(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                              return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                             model_version: str | None = None, options: PredictOptions | None = None,
+                             model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                             options: PredictOptions | None = None,
                              timeout: float | None = None, request_id: str | None = None) -> Future[list[Prediction]]:
         """``predict_batch`` without waiting, as ``predict_future``."""
-        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version)
+        chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
+                              top_k, raw_scores)
         request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
         return self._future(self._stub.PredictBatch, request, timeout, request_id,
                             lambda response: [Prediction.from_message(p) for p in response.predictions])
@@ -141,12 +150,13 @@ class SentimentClient(ClientBase):
 
     def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
                return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,
-               model: str | None = None, model_version: str | None = None, options: PredictOptions | None = None,
+               model: str | None = None, model_version: str | None = None, top_k: int | None = None,
+               raw_scores: bool = False, options: PredictOptions | None = None,
                timeout: float | None = None) -> Iterator[StreamResult]:
         """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
         bounds the whole stream (default: none, since a stream may run for long)."""
         requests = _stream_requests(items, call_options(options, truncation, return_logits, return_windows, threshold,
-                                                        model, model_version))
+                                                        model, model_version, top_k, raw_scores))
         try:
             for message in self._stub.PredictStream(requests, timeout=timeout, metadata=self.config.metadata(),
                                                     wait_for_ready=self.wait_for_ready):

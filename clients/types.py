@@ -10,6 +10,18 @@ TRUNCATION = {"truncate": pb.TRUNCATION_TRUNCATE, "reject": pb.TRUNCATION_REJECT
 
 
 @dataclass(frozen=True)
+class LabelScore:
+    """One label of ``Prediction.top``: its score (a probability, or the logit with ``raw_scores``) and class index."""
+
+    label: str
+    score: float
+    class_id: int
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "predicted_class": self.class_id}
+
+
+@dataclass(frozen=True)
 class Prediction:
     label: str
     class_id: int
@@ -21,6 +33,7 @@ class Prediction:
     score: float | None = None  # regression models: the raw value (scores is then empty)
     windows: int | None = None  # truncation="chunk": how many windows were read
     window_predictions: list["WindowPrediction"] | None = None  # with return_windows=True
+    top: list[LabelScore] | None = None  # with top_k: the best labels, best first
 
     @classmethod
     def from_message(cls, message: pb.Prediction) -> "Prediction":
@@ -35,6 +48,7 @@ class Prediction:
             score=message.score if message.HasField("score") else None,
             windows=message.windows or None,
             window_predictions=[WindowPrediction.from_message(w) for w in message.window_predictions] or None,
+            top=[LabelScore(t.label, t.probability, t.class_id) for t in message.top] or None,
         )
 
     def to_dict(self) -> dict:
@@ -52,6 +66,8 @@ class Prediction:
             out["windows"] = self.windows
         if self.window_predictions is not None:
             out["window_predictions"] = [w.to_dict() for w in self.window_predictions]
+        if self.top is not None:
+            out["top"] = [t.to_dict() for t in self.top]
         return out
 
 
@@ -228,7 +244,8 @@ class PredictOptions:
     options are equal). ``truncation``: "truncate", "reject", "chunk" or None (the server's default);
     ``return_windows``: with "chunk", each window's prediction too; ``threshold``: multi-label models predict
     every label at or above it (None: the server's 0.5); ``model`` and ``model_version``: which model answers
-    (None: the server's default model, and the version its policy serves)."""
+    (None: the server's default model, and the version its policy serves); ``top_k``: also the best k labels,
+    best first (``Prediction.top``; None or 0: none); ``raw_scores``: scores carry the logits (TEI's)."""
 
     truncation: str | None = None
     return_logits: bool = False
@@ -236,6 +253,8 @@ class PredictOptions:
     threshold: float | None = None
     model: str | None = None
     model_version: str | None = None
+    top_k: int | None = None
+    raw_scores: bool = False
 
     def target(self) -> dict:
         """The request fields that name the model: ``PredictRequest(text=..., **options.target())``."""
@@ -243,14 +262,17 @@ class PredictOptions:
 
     def message(self) -> pb.PredictOptions:
         return pb.PredictOptions(truncation=truncation_value(self.truncation), return_logits=self.return_logits,
-                                 return_windows=self.return_windows, threshold=self.threshold)
+                                 return_windows=self.return_windows, threshold=self.threshold,
+                                 top_k=self.top_k or 0, raw_scores=self.raw_scores)
 
 
 def call_options(options: PredictOptions | None, truncation: str | None = None, return_logits: bool = False,
                  return_windows: bool = False, threshold: float | None = None, model: str | None = None,
-                 model_version: str | None = None) -> PredictOptions:
+                 model_version: str | None = None, top_k: int | None = None,
+                 raw_scores: bool = False) -> PredictOptions:
     """``options`` when a caller holds them, else the keyword arguments it gave."""
-    return options or PredictOptions(truncation, return_logits, return_windows, threshold, model, model_version)
+    return options or PredictOptions(truncation, return_logits, return_windows, threshold, model, model_version,
+                                     top_k, raw_scores)
 
 
 def explain_request(text: str, label: str | None = None, truncation: str | None = None,

@@ -1,14 +1,16 @@
 """The bridge's own routes: ``POST /predict`` (the seed's contract and its extensions), ``POST /explain``,
-``GET /v1/model``, health, readiness, metrics and the OpenAPI document. Each converts JSON to a client call
-through the shared ``Backend`` and back."""
+``GET /v1/model``, ``GET /v1/models`` (also in OpenAI's and vLLM's list shape), health, readiness, metrics and
+the OpenAPI document. Each converts JSON to a client call through the shared ``Backend`` and back."""
 
 from __future__ import annotations
+
+import time
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from clients.errors import SentimentError
-from clients.types import PredictOptions
+from clients.types import ModelVersion, PredictOptions
 from rest_bridge.backend import Backend
 from rest_bridge.errors import error_response
 from rest_bridge.openapi import build_openapi
@@ -43,7 +45,7 @@ def api_blueprint(backend: Backend) -> Blueprint:
         if refused:
             return refused
         options = PredictOptions(parsed.truncation, parsed.return_logits, parsed.return_windows, parsed.threshold,
-                                 parsed.model, parsed.model_version)
+                                 parsed.model, parsed.model_version, parsed.top_k, parsed.raw_scores)
         if parsed.text is not None:
             return backend.call("/predict", lambda: backend.predict_one(parsed.text, options).to_dict())
         return backend.call("/predict", lambda: {
@@ -73,6 +75,19 @@ def api_blueprint(backend: Backend) -> Blueprint:
     return api
 
 
+def model_cards(versions: list[ModelVersion]) -> list[dict]:
+    """OpenAI's and vLLM's model list: one card per model (the default model's first), described by the version
+    that answers its unversioned requests."""
+    created = int(time.time())
+    cards: dict[str, dict] = {}
+    for version in versions:
+        if version.name not in cards or version.unversioned:
+            cards[version.name] = {"id": version.name, "object": "model", "created": created,
+                                   "owned_by": "sentiment-service", "root": version.info.model_source, "parent": None,
+                                   "max_model_len": version.info.max_input_tokens, "permission": []}
+    return list(cards.values())
+
+
 def _model_routes(api: Blueprint, backend: Backend) -> None:
     """The server's models: one (``?model=`` and ``&version=``, by default the default model), all of them, and
     readiness, which lists them."""
@@ -85,7 +100,8 @@ def _model_routes(api: Blueprint, backend: Backend) -> None:
 
     @api.get("/v1/models")
     def models():
-        return jsonify({"models": [m.to_dict() for m in backend.client.list_models(timeout=backend.remaining_seconds())]})
+        versions = backend.client.list_models(timeout=backend.remaining_seconds())
+        return jsonify({"models": [m.to_dict() for m in versions], "object": "list", "data": model_cards(versions)})
 
     @api.get("/healthz")
     def healthz():

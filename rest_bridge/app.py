@@ -1,6 +1,6 @@
 """The Flask app factory: JSON in, one RPC on the process's one gRPC channel (``rest_bridge.backend``), JSON
-out. The routes live in blueprints (``api``, ``oip``, ``jobs``, ``pages``); here are what every request
-shares: the clock, the bearer token, the request id echoed back, request metrics and the error answers."""
+out. The routes live in blueprints (``api``, ``classify``, ``oip``, ``jobs``, ``pages``); here are what every
+request shares: the clock, the bearer token, the request id echoed back, request metrics and the error answers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from clients.client import SentimentClient
 from clients.errors import SentimentError
 from rest_bridge.api import api_blueprint
 from rest_bridge.backend import Backend
-from rest_bridge.errors import HTTP_CODE_NAMES, error_response, failure_status, is_oip_path
+from rest_bridge.classify import classify_blueprint
+from rest_bridge.errors import HTTP_CODE_NAMES, error_response, failure_status
 from rest_bridge.jobs import jobs_blueprint
 from rest_bridge.oip import needs_token, oip_blueprint
 from rest_bridge.pages import pages_blueprint
@@ -23,7 +24,7 @@ from rest_bridge.settings import BridgePolicy, BridgeSettings
 
 log = logging.getLogger(__name__)
 
-PROTECTED_PATHS = {"/predict", "/explain", "/v1/model", "/v1/models"}
+PROTECTED_PATHS = {"/predict", "/explain", "/classify", "/v1/classify", "/v1/model", "/v1/models"}
 PROTECTED_PREFIXES = ("/v1/jobs",)
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 
@@ -55,6 +56,7 @@ def create_app(settings: BridgeSettings | None = None, client: SentimentClient |
     _install_hooks(app, backend, settings)
     _install_error_answers(app, backend)
     app.register_blueprint(api_blueprint(backend))
+    app.register_blueprint(classify_blueprint(backend))
     app.register_blueprint(oip_blueprint(backend))
     app.register_blueprint(pages_blueprint(backend.policy))
     app.register_blueprint(jobs_blueprint(settings, backend))
@@ -70,8 +72,7 @@ def _install_hooks(app: Flask, backend: Backend, settings: BridgeSettings) -> No
         if expected_auth and _protected(request.path):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected_auth):
-                response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token",
-                                          oip=is_oip_path(request.path))
+                response = error_response(401, "UNAUTHENTICATED", "missing or invalid bearer token")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
 
@@ -87,27 +88,23 @@ def _install_hooks(app: Flask, backend: Backend, settings: BridgeSettings) -> No
 
 
 def _install_error_answers(app: Flask, backend: Backend) -> None:
-    """Every error is JSON: the bridge's shape, the Open Inference Protocol's under /v2."""
-
-    def oip() -> bool:
-        return is_oip_path(request.path)
+    """Every error is JSON: the bridge's shape, the Open Inference Protocol's under /v2, vLLM's on its routes."""
 
     @app.errorhandler(SentimentError)
     def rpc_failed(error: SentimentError):
         backend.failed(error)
         status, code = failure_status(error.code, error.message)
-        return error_response(status, code, error.message, error.field, oip=oip())
+        return error_response(status, code, error.message, error.field)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge):
         _drain_unread_body()
-        return error_response(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {request.max_content_length} bytes",
-                              oip=oip())
+        return error_response(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {request.max_content_length} bytes")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         response = error_response(error.code or 500, HTTP_CODE_NAMES.get(error.code, error.name.upper().replace(" ", "_")),
-                                  error.description or error.name, oip=oip())
+                                  error.description or error.name)
         if "Allow" in dict(error.get_headers()):  # a 405 names the methods the route has (RFC 9110)
             response.headers["Allow"] = dict(error.get_headers())["Allow"]
         return response
@@ -115,4 +112,4 @@ def _install_error_answers(app: Flask, backend: Backend) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unexpected error in %s %s", request.method, request.path)
-        return error_response(500, "INTERNAL", "internal error in the bridge", oip=oip())
+        return error_response(500, "INTERNAL", "internal error in the bridge")

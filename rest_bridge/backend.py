@@ -15,7 +15,7 @@ from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.types import PredictOptions, Prediction
 from rest_bridge.coalesce import Coalescer
-from rest_bridge.errors import error_response, is_oip_path
+from rest_bridge.errors import error_response
 from rest_bridge.metrics import BridgeMetrics
 from rest_bridge.settings import BridgePolicy, BridgeSettings
 from sentiment.common.tracing import server_span
@@ -49,11 +49,13 @@ class Backend:
     # -- each request's id and deadline -----------------------------------------------------------------
 
     @staticmethod
-    def request_id() -> str:
-        """The caller's ``X-Request-Id``, or a new one; the same for the whole request (echoed back)."""
+    def request_id(given: str | None = None) -> str:
+        """The caller's ``X-Request-Id``, else ``given`` (an id the body names, as vLLM's ``request_id``), else a
+        new one; the same for the whole request (echoed back)."""
         rid = request.environ.get("sentiment.request_id")
         if rid is None:
-            rid = request.environ["sentiment.request_id"] = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+            rid = request.environ["sentiment.request_id"] = (request.headers.get("X-Request-Id") or given
+                                                             or uuid.uuid4().hex)
         return rid
 
     def remaining_seconds(self, budget: float | None = None) -> float:
@@ -77,7 +79,7 @@ class Backend:
         if self.in_flight.acquire(blocking=False):
             return None
         return error_response(429, "RESOURCE_EXHAUSTED", f"the bridge has {self.settings.max_concurrent_requests} "
-                              "requests in flight, its limit; retry later", oip=is_oip_path(request.path))
+                              "requests in flight, its limit; retry later")
 
     def release(self) -> None:
         self.in_flight.release()

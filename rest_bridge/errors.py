@@ -1,9 +1,12 @@
-"""The one gRPC -> HTTP status table (grpc-gateway's), and the one builder of JSON error answers (in the
-bridge's own shape, or the Open Inference Protocol's for ``/v2``)."""
+"""The one gRPC -> HTTP status table (grpc-gateway's), and the one builder of JSON error answers, in the shape
+of the protocol the request's path speaks: the bridge's own, the Open Inference Protocol's for ``/v2``, vLLM's
+for its classification API (``/classify``, ``/v1/classify``)."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from http import HTTPStatus
+
+from flask import Response, jsonify, request
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -47,10 +50,32 @@ def failure_status(grpc_code: str, message: str) -> tuple[int, str]:
     return status, ("PAYLOAD_TOO_LARGE" if status == 413 else grpc_code)
 
 
-def error_body(code: str, message: str, field: str | None = None, details: list | None = None, *,
-               oip: bool = False) -> dict:
+# vLLM's ErrorInfo.type: the name of the OpenAI SDK's exception for the status, as vLLM writes it
+# ("NotFoundError" for a model it does not serve, "BadRequestError" by default)
+VLLM_ERROR_TYPES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+                    404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError"}
+VLLM_PATHS = {"/classify", "/v1/classify"}
+
+
+def vllm_error_type(status: int) -> str:
+    if status in VLLM_ERROR_TYPES:
+        return VLLM_ERROR_TYPES[status]
+    if status >= 500:
+        return "InternalServerError"
+    try:
+        return HTTPStatus(status).phrase  # as vLLM names the errors of its HTTP layer (405, 413, ...)
+    except ValueError:
+        return "Error"  # 499 (CANCELLED) has no phrase
+
+
+def error_body(status: int, code: str, message: str, field: str | None = None, details: list | None = None, *,
+               protocol: str = "bridge") -> dict:
     """``{"error": {"code", "message", "field", "details"}}``; for the Open Inference Protocol its
-    ``{"error": "<message>"}`` with the code and the field beside it."""
+    ``{"error": "<message>"}`` with the code and the field beside it; for vLLM's API its ErrorResponse,
+    ``{"error": {"message", "type", "param", "code": <HTTP status>}}``."""
+    if protocol == "vllm":
+        return {"error": {"message": message, "type": vllm_error_type(status), "param": field, "code": status}}
+    oip = protocol == "oip"
     error = {"error": message, "code": code} if oip else {"code": code, "message": message}
     if field:
         error["field"] = field
@@ -59,16 +84,19 @@ def error_body(code: str, message: str, field: str | None = None, details: list 
     return error if oip else {"error": error}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, details: list | None = None, *,
-                   oip: bool = False) -> Response:
-    """A JSON error answer; 429s say when to come back (``Retry-After``)."""
-    response = jsonify(error_body(code, message, field, details, oip=oip))
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   details: list | None = None) -> Response:
+    """A JSON error answer in the shape of the request's protocol (``protocol_of``); 429s say when to come back
+    (``Retry-After``)."""
+    response = jsonify(error_body(status, code, message, field, details, protocol=protocol_of(request.path)))
     response.status_code = status
     if status == 429:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 
-def is_oip_path(path: str) -> bool:
-    """Routes of the Open Inference Protocol, whose errors take its shape."""
-    return path == "/v2" or path.startswith("/v2/")
+def protocol_of(path: str) -> str:
+    """Which protocol a route speaks, and so the shape of its errors: "oip" (``/v2``), "vllm" or "bridge"."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return "oip"
+    return "vllm" if path in VLLM_PATHS else "bridge"

@@ -42,7 +42,7 @@ def oip_blueprint(backend: Backend) -> Blueprint:
     @v2.errorhandler(oip_json.BadTensorRequest)
     def bad_request(failure: oip_json.BadTensorRequest):
         return error_response(failure.status, "BAD_REQUEST" if failure.status == 400 else "UNPROCESSABLE_ENTITY",
-                              failure.message, failure.field, oip=True)
+                              failure.message, failure.field)
 
     @v2.get("")
     def server_metadata():

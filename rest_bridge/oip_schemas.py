@@ -44,13 +44,18 @@ class InferRequestedOutputIn(BaseModel):
 
     name: StrictStr = Field(description="`label`, `scores`, `class_id` or `logits`.",
                             json_schema_extra={"enum": list(OUTPUT_NAMES)})
-    parameters: Parameters | None = Field(None, description="`binary_data: true` answers this output in binary.",
-                                          json_schema_extra={"properties": {"binary_data": BOOLEAN}})
+    parameters: Parameters | None = Field(None, description="`binary_data: true` answers this output in binary; "
+                                          "`classification: k` (Triton's classification extension; `scores` or "
+                                          "`logits`) answers it as BYTES [n, min(k, labels)] of "
+                                          "\"<value>:<index>:<label>\" strings, best first.",
+                                          json_schema_extra={"properties": {"binary_data": BOOLEAN, "classification": {
+                                              "type": "integer", "minimum": 1}}})
 
 
 class InferRequestIn(BaseModel):
-    """An inference request: request parameters carry `truncation` ("truncate" or "reject") and
-    `return_logits` (bool); without `outputs`, the answer holds `label`, `scores` and `class_id`."""
+    """An inference request: request parameters carry `truncation` ("truncate" or "reject"),
+    `return_logits` (bool) and `raw_scores` (bool: `scores` carries the logits, as TEI's); without `outputs`, the
+    answer holds `label`, `scores` and `class_id`."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -58,7 +63,8 @@ class InferRequestIn(BaseModel):
     parameters: Parameters | None = Field(None, description="Request options (see above); `binary_data_output: "
                                           "true` answers every output in binary.", json_schema_extra={"properties": {
                                               "truncation": {"enum": list(TRUNCATION)},
-                                              "return_logits": BOOLEAN, "binary_data_output": BOOLEAN}})
+                                              "return_logits": BOOLEAN, "raw_scores": BOOLEAN,
+                                              "binary_data_output": BOOLEAN}})
     inputs: list[InferInputIn] = Field(description="The input tensors: one, `text`.",
                                        json_schema_extra={"minItems": 1, "maxItems": 1})
     outputs: list[InferRequestedOutputIn] | None = Field(None, description="The outputs wanted, in this order.")

@@ -6,7 +6,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from clients.types import TRUNCATION, ModelInfo
-from rest_bridge import oip_openapi
+from rest_bridge import classify_openapi, oip_openapi
 from rest_bridge.schemas import (ErrorOut, ExplainIn, ExplainOut, JobStatusOut, ModelsOut, PredictBatchOut, PredictIn,
                                  PredictionOut, StatusOut)
 
@@ -34,7 +34,7 @@ def _schemas() -> dict:
         [(m, "validation" if m in (PredictIn, ExplainIn) else "serialization")
          for m in (PredictIn, PredictionOut, PredictBatchOut, ExplainIn, ExplainOut, ErrorOut, StatusOut, JobStatusOut,
                    ModelsOut)]
-        + oip_openapi.MODELS,
+        + classify_openapi.MODELS + oip_openapi.MODELS,
         ref_template=REF,
     )
     # /v1/model answers the client's ModelInfo as it is: its schema comes from that dataclass
@@ -75,7 +75,8 @@ def _api_paths() -> dict:
                               "parameters": model_query,
                               "responses": {"200": {"description": "Model info", "content": _json("ModelInfo")},
                                             **_errors(401, 404, 503, 504)}}},
-        "/v1/models": {"get": {"summary": "Every model version the server has loaded, the default model's first",
+        "/v1/models": {"get": {"summary": "Every model version the server has loaded, the default model's first; "
+                                          "also one card per model in OpenAI's and vLLM's list shape (`data`)",
                                "responses": {"200": {"description": "The loaded versions", "content": _json("ModelsOut")},
                                              **_errors(401, 503, 504)}}},
         "/healthz": {"get": {"summary": "The bridge process is alive",
@@ -96,12 +97,13 @@ def build_openapi(version: str) -> dict:
     document = {
         "openapi": "3.1.0",
         "info": {"title": "Sentiment REST bridge", "version": version,
-                 "description": "JSON over HTTP in front of the sentiment.v1 gRPC service, and the Open "
-                                "Inference Protocol (KServe v2) REST API under /v2."},
+                 "description": "JSON over HTTP in front of the sentiment.v1 gRPC service, vLLM's classification "
+                                "API (/classify, /v1/classify), and the Open Inference Protocol (KServe v2) REST API "
+                                "under /v2."},
         "tags": [{"name": "api", "description": "Predictions, the model, health"},
                  {"name": "file scoring", "description": "Score a CSV or JSONL file as a background job"},
                  {"name": "pages", "description": "The bridge's web pages (HTML) and their files"}],
-        "paths": {**_api_paths(), **oip_openapi.paths(), **_job_paths(), **_page_paths()},
+        "paths": {**_api_paths(), **classify_openapi.paths(), **oip_openapi.paths(), **_job_paths(), **_page_paths()},
         "components": {"schemas": _schemas()},
     }
     for path_item in document["paths"].values():

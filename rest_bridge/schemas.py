@@ -58,6 +58,13 @@ class PredictIn(BaseModel):
                                     "sigmoid is at or above this (default 0.5).")
     model: StrictStr | None = Field(None, description=MODEL_DESCRIPTION)
     model_version: StrictStr | None = Field(None, description=VERSION_DESCRIPTION)
+    # a negative k is the server's to refuse (400 naming options.top_k); the schema says what it takes
+    top_k: json_int(-(2**31), 2**31 - 1) | None = Field(
+        None, description="Also return the best top_k labels, best first, in `top` (0 or absent: no `top`; more than "
+        "the model's labels: every label, as Triton's classification extension clamps its count). Negative: 400.",
+        json_schema_extra={"minimum": 0})
+    raw_scores: StrictBool = Field(False, description="TEI's raw_scores: `scores` (and `top`) carry the raw logits "
+                                   "instead of probabilities, and `top` ranks by them.")
 
     @model_validator(mode="after")
     def exactly_one_input(self) -> "PredictIn":
@@ -66,12 +73,19 @@ class PredictIn(BaseModel):
         return self
 
 
+class TopLabelOut(BaseModel):
+    label: str
+    score: float = Field(description="The label's value in `scores`: a probability, or its logit with raw_scores.")
+    predicted_class: int = Field(description="The label's class index.")
+
+
 class PredictionBase(BaseModel):
     predicted_class: int = Field(description="Class index (the seed service's field): the most probable label "
                                  "(multi-label: the highest sigmoid; regression: always 0).")
     label: str = Field(description="Class name from the model's id2label (the label of predicted_class).")
     scores: dict[str, float] = Field(description="Probability of every label: softmax (single-label models, sums to 1) "
-                                     "or a sigmoid per label (multi-label models); empty for regression models.")
+                                     "or a sigmoid per label (multi-label models); with raw_scores the raw logits "
+                                     "instead; empty for regression models.")
     num_tokens: int = Field(description="Tokens the model saw, special tokens included (chunked: over all windows).")
     truncated: bool = Field(description="True when the text was cut to the model's limit.")
     logits: list[float] | None = Field(None, description="Raw logits, only with return_logits (chunked: their "
@@ -79,6 +93,8 @@ class PredictionBase(BaseModel):
     predicted_labels: list[str] | None = Field(None, description="Multi-label models only: every label at or above "
                                                "the threshold.")
     score: float | None = Field(None, description="Regression models only: the raw output value.")
+    top: list[TopLabelOut] | None = Field(None, description="With top_k: the best labels by their `scores` value, best "
+                                          "first (equal values: class order); empty for regression models.")
 
 
 class WindowPredictionOut(PredictionBase):
@@ -162,8 +178,23 @@ class ModelVersionOut(BaseModel):
     info: dict = Field(description="The version's facts, as GET /v1/model answers them.")
 
 
+class ModelCardOut(BaseModel):
+    """One served model as OpenAI's and vLLM's model list give it (vLLM's ``ModelCard``)."""
+
+    id: str = Field(description="The model's name: what `model` names in a request.")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Unix time of the answer (as vLLM gives it).")
+    owned_by: Literal["sentiment-service"] = "sentiment-service"
+    root: str = Field(description="Where the server loaded the version that answers unversioned requests from.")
+    parent: None = None
+    max_model_len: int = Field(description="The model's maximum input tokens, special tokens included.")
+    permission: list = Field(default_factory=list, description="Always empty.")
+
+
 class ModelsOut(BaseModel):
     models: list[ModelVersionOut] = Field(description="Every loaded version, the default model's first.")
+    object: Literal["list"] = Field("list", description="OpenAI's and vLLM's model list: `object` and `data`.")
+    data: list[ModelCardOut] = Field(description="One entry per served model, the default model first.")
 
 
 class JobError(BaseModel):

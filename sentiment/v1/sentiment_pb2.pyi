@@ -19,16 +19,20 @@ TRUNCATION_REJECT: Truncation
 TRUNCATION_CHUNK: Truncation
 
 class PredictOptions(_message.Message):
-    __slots__ = ("truncation", "return_logits", "return_windows", "threshold")
+    __slots__ = ("truncation", "return_logits", "return_windows", "threshold", "top_k", "raw_scores")
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     RETURN_LOGITS_FIELD_NUMBER: _ClassVar[int]
     RETURN_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORES_FIELD_NUMBER: _ClassVar[int]
     truncation: Truncation
     return_logits: bool
     return_windows: bool
     threshold: float
-    def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ..., return_windows: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...
+    top_k: int
+    raw_scores: bool
+    def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ..., return_windows: _Optional[bool] = ..., threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., raw_scores: _Optional[bool] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("text", "options", "model_name", "model_version")
@@ -99,15 +103,17 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class LabelScore(_message.Message):
-    __slots__ = ("label", "probability")
+    __slots__ = ("label", "probability", "class_id")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     label: str
     probability: float
-    def __init__(self, label: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+    class_id: int
+    def __init__(self, label: _Optional[str] = ..., probability: _Optional[float] = ..., class_id: _Optional[int] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("label", "class_id", "scores", "logits", "num_tokens", "truncated", "predicted_labels", "score", "windows", "window_predictions")
+    __slots__ = ("label", "class_id", "scores", "logits", "num_tokens", "truncated", "predicted_labels", "score", "windows", "window_predictions", "top")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +124,7 @@ class Prediction(_message.Message):
     SCORE_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
     label: str
     class_id: int
     scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
@@ -128,7 +135,8 @@ class Prediction(_message.Message):
     score: float
     windows: int
     window_predictions: _containers.RepeatedCompositeFieldContainer[WindowPrediction]
-    def __init__(self, label: _Optional[str] = ..., class_id: _Optional[int] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., logits: _Optional[_Iterable[float]] = ..., num_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ..., predicted_labels: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., windows: _Optional[int] = ..., window_predictions: _Optional[_Iterable[_Union[WindowPrediction, _Mapping]]] = ...) -> None: ...
+    top: _containers.RepeatedCompositeFieldContainer[LabelScore]
+    def __init__(self, label: _Optional[str] = ..., class_id: _Optional[int] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., logits: _Optional[_Iterable[float]] = ..., num_tokens: _Optional[int] = ..., truncated: _Optional[bool] = ..., predicted_labels: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ..., windows: _Optional[int] = ..., window_predictions: _Optional[_Iterable[_Union[WindowPrediction, _Mapping]]] = ..., top: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ...) -> None: ...
 
 class WindowPrediction(_message.Message):
     __slots__ = ("start", "end", "prediction")

@@ -23,7 +23,7 @@ from server.core.chunking import Window, WindowPlan
 from server.core.classifier import SequenceClassifier
 from server.core.explaining import Explanations
 from server.core.types import (DEFAULT_OPTIONS, CorePolicy, Explanation, ModelInfo, PredictOptions, Prediction,
-                               RecheckInfo, Truncation, WindowPrediction, resolve_truncation)
+                               RecheckInfo, Truncation, WindowPrediction, check_top_k, ranked, resolve_truncation)
 from server.engines import heads
 from server.engines.recheck import rechecked_among
 from server.engines.runner import Encoding, Row
@@ -132,6 +132,7 @@ class InferenceCore:
             mode = resolve_truncation(options.truncation, self.policy.long_text.default)
             if not 0.0 <= options.threshold <= 1.0:
                 raise InvalidInput("threshold must be between 0 and 1", field="options.threshold")
+            check_top_k(options.top_k, "options.top_k")
             if mode is not Truncation.CHUNK:
                 encodings = self.classifier.encode(texts, truncate=mode is Truncation.TRUNCATE)
                 self._check_queue_room(len(encodings))
@@ -160,10 +161,15 @@ class InferenceCore:
         """One text's answer from its row: the head's decision (``server.engines.heads``) in plain Python."""
         labels = self.classifier.labels
         decision = heads.decide(self.classifier.problem_type, outputs, options.threshold)
+        # the values a label is scored by: its probability, or with raw_scores (TEI's) its logit
+        values = decision.probabilities
+        if values is not None and options.raw_scores:
+            values = list(logits)
         return Prediction(
             label=labels[decision.class_id],
             class_id=decision.class_id,
-            scores={} if decision.probabilities is None else dict(zip(labels, decision.probabilities)),
+            scores={} if values is None else dict(zip(labels, values)),
+            top=ranked(labels, values, options.top_k) if options.top_k and values is not None else None,
             logits=list(logits) if options.return_logits else None,
             num_tokens=num_tokens,
             truncated=truncated,

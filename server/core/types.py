@@ -5,6 +5,7 @@ module; nothing here knows a wire format."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -49,16 +50,41 @@ class PredictOptions:
     return_logits: bool = False
     return_windows: bool = False  # with "chunk": every window's own prediction too
     threshold: float = heads.DEFAULT_THRESHOLD  # multi-label heads: predict every label at or above it
+    top_k: int = 0  # > 0: Prediction.top holds the best k labels (at most every label, as Triton clamps); 0: no top
+    raw_scores: bool = False  # TEI's raw_scores: scores (and top) carry the logits instead of probabilities
 
 
 DEFAULT_OPTIONS = PredictOptions()
 
 
 @dataclass(frozen=True)
+class LabelScore:
+    """One label of a ranking (``Prediction.top``): its name, the value it was ranked by, its class index."""
+
+    label: str
+    score: float
+    class_id: int
+
+
+def ranked(labels: Sequence[str], values: Sequence[float], k: int) -> list[LabelScore]:
+    """The best ``k`` labels by ``values``, best first (equal values: class order); ``k`` past the number of
+    labels gives every label, as Triton's classification extension clamps its count. The one ranking rule,
+    for ``Prediction.top`` and the OIP classification outputs."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
+    return [LabelScore(labels[i], float(values[i]), i) for i in order]
+
+
+def check_top_k(k: int, field: str) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise InvalidInput(f"top_k must be a whole number, 0 (no ranking) or more, not {k!r}", field=field)
+
+
+@dataclass(frozen=True)
 class Prediction:
     label: str
     class_id: int
-    scores: dict[str, float]  # softmax (single-label) or sigmoid (multi-label) per label; empty for regression
+    scores: dict[str, float]  # softmax (single-label) or sigmoid (multi-label) per label, or with raw_scores the
+    # logits; empty for regression
     logits: list[float] | None
     num_tokens: int
     truncated: bool
@@ -66,6 +92,7 @@ class Prediction:
     score: float | None = None  # regression heads only
     windows: int = 0  # windows read with truncation "chunk"
     window_predictions: list["WindowPrediction"] | None = None
+    top: list[LabelScore] | None = None  # with top_k: the best labels by their scores, best first
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def options(message: pb.PredictOptions) -> PredictOptions:
         truncation=truncation(message.truncation), return_logits=message.return_logits,
         return_windows=message.return_windows,
         threshold=message.threshold if message.HasField("threshold") else DEFAULT_OPTIONS.threshold,
+        top_k=message.top_k, raw_scores=message.raw_scores,
     )
 
 
@@ -44,6 +45,9 @@ def prediction_message(prediction: Prediction) -> pb.Prediction:
         message.predicted_labels.extend(prediction.predicted_labels)
     if prediction.windows:
         message.windows = prediction.windows
+    if prediction.top:
+        message.top.extend(pb.LabelScore(label=t.label, probability=t.score, class_id=t.class_id)
+                           for t in prediction.top)
     if prediction.window_predictions:
         message.window_predictions.extend(
             pb.WindowPrediction(start=w.start, end=w.end, prediction=prediction_message(w.prediction))

@@ -3,17 +3,21 @@
 The model takes one input, ``text`` (BYTES, shape [n]), and answers ``label`` (BYTES [n]), ``scores``
 (FP32 [n, num_labels]), ``class_id`` (INT64 [n]) and, when asked, ``logits`` (FP32 [n, num_labels]).
 Request parameters carry the options of ``sentiment.v1``: ``truncation`` ("truncate", "reject" or "chunk";
-absent: the server's ``--long-text``, as for every protocol) and ``return_logits`` (bool). Every problem is an ``InvalidInput`` naming the tensor or parameter."""
+absent: the server's ``--long-text``, as for every protocol), ``return_logits`` (bool) and ``raw_scores`` (bool:
+``scores`` carries the logits, as TEI's). Triton's classification extension: a requested ``scores`` or ``logits``
+output with the parameter ``classification`` (int64 k > 0) comes back as BYTES [n, min(k, num_labels)] of
+"<value>:<index>:<label>" strings, best first. Every problem is an ``InvalidInput`` naming the tensor or
+parameter."""
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sentiment.oip import grpc_predict_v2_pb2 as oip
-from server.core.types import TRUNCATIONS, PredictOptions, Prediction
+from server.core.types import TRUNCATIONS, PredictOptions, Prediction, ranked
 from server.errors import InvalidInput
 
 INPUT = "text"
@@ -21,6 +25,7 @@ INPUT = "text"
 OUTPUTS = {"label": ("BYTES", False), "scores": ("FP32", True), "class_id": ("INT64", False),
            "logits": ("FP32", True)}
 DEFAULT_OUTPUTS = ("label", "scores", "class_id")
+CLASSIFICATION = "classification"  # Triton's classification extension: an output parameter, the count wanted
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class InferCall:
     options: PredictOptions
     outputs: tuple[str, ...]
     raw: bool  # the request sent raw_input_contents, so the response uses raw_output_contents
+    classifications: dict[str, int] = field(default_factory=dict)  # output -> its top k, as classification strings
 
 
 def model_metadata(name: str, versions: list[str], num_labels: int, platform: str) -> oip.ModelMetadataResponse:
@@ -45,14 +51,15 @@ def model_metadata(name: str, versions: list[str], num_labels: int, platform: st
     )
 
 
-def _parameter(parameters, name: str, kind: str):
-    """The value of parameter ``name`` when set, checking it is of ``kind`` (a field of InferParameter)."""
+def _parameter(parameters, name: str, kind: str, prefix: str = ""):
+    """The value of parameter ``name`` when set, checking it is of ``kind`` (a field of InferParameter);
+    ``prefix`` names where the parameters are (an output's: ``outputs.scores.``)."""
     if name not in parameters:
         return None
     value = parameters[name]
     if value.WhichOneof("parameter_choice") != kind:
-        wanted = {"bool_param": "a bool", "string_param": "a string"}[kind]
-        raise InvalidInput(f"parameter '{name}' must be {wanted}", field=f"parameters.{name}")
+        wanted = {"bool_param": "a bool", "string_param": "a string", "int64_param": "an int64"}[kind]
+        raise InvalidInput(f"parameter '{name}' must be {wanted}", field=f"{prefix}parameters.{name}")
     return getattr(value, kind)
 
 
@@ -64,7 +71,28 @@ def options(parameters, outputs: tuple[str, ...]) -> PredictOptions:
         raise InvalidInput(f"parameter 'truncation' must be one of {sorted(TRUNCATIONS)}, not {truncation!r}",
                            field="parameters.truncation")
     return_logits = bool(_parameter(parameters, "return_logits", "bool_param")) or "logits" in outputs
-    return PredictOptions(truncation=truncation, return_logits=return_logits)
+    raw_scores = bool(_parameter(parameters, "raw_scores", "bool_param"))
+    return PredictOptions(truncation=truncation, return_logits=return_logits, raw_scores=raw_scores)
+
+
+def classifications(requested) -> dict[str, int]:
+    """The outputs asked for as Triton's classification strings, and how many classes each: the parameter is an
+    int64 above 0 (Triton's rule); a count past the model's labels gives them all (Triton clamps it too). Only
+    the per-label outputs rank: ``label`` and ``class_id`` have nothing to rank, and are refused."""
+    counts = {}
+    for output in requested:
+        count = _parameter(output.parameters, CLASSIFICATION, "int64_param", prefix=f"outputs.{output.name}.")
+        if count is None:
+            continue
+        where = f"outputs.{output.name}.parameters.{CLASSIFICATION}"
+        if count <= 0:
+            raise InvalidInput(f"parameter '{CLASSIFICATION}' of output '{output.name}' must be 1 or more, not {count}",
+                               field=where)
+        if not OUTPUTS[output.name][1]:
+            raise InvalidInput(f"output '{output.name}' has one value per text: '{CLASSIFICATION}' ranks the labels of "
+                               "'scores' or 'logits'", field=where)
+        counts[output.name] = count
+    return counts
 
 
 def repository_parameters(parameters, allowed: tuple[str, ...]) -> None:
@@ -146,7 +174,8 @@ def parse_infer_request(request: oip.ModelInferRequest) -> InferCall:
     call_options = options(request.parameters, outputs)
     if not request.outputs and call_options.return_logits:
         outputs += ("logits",)
-    return InferCall(texts=texts, options=call_options, outputs=outputs, raw=raw)
+    return InferCall(texts=texts, options=call_options, outputs=outputs, raw=raw,
+                     classifications=classifications(request.outputs))
 
 
 def _columns(name: str, predictions: list[Prediction], labels: list[str]) -> list:
@@ -160,17 +189,36 @@ def _columns(name: str, predictions: list[Prediction], labels: list[str]) -> lis
     return [value for p in predictions for value in p.logits]
 
 
+def _classified(name: str, count: int, predictions: list[Prediction], labels: list[str]) -> tuple[list[bytes], int]:
+    """Each text's best ``count`` labels of output ``name`` as Triton writes them, "<value>:<index>:<label>"
+    (the value as C++'s std::to_string prints a float), flattened row-major; and the count given."""
+    count = min(count, len(labels))
+    elements = []
+    for prediction in predictions:
+        row = [prediction.scores[label] for label in labels] if name == "scores" else prediction.logits
+        # the value as the FP32 output holds it
+        elements.extend(f"{float(np.float32(t.score)):f}:{t.class_id}:{t.label}".encode()
+                        for t in ranked(labels, row, count))
+    return elements, count
+
+
 def infer_response(request: oip.ModelInferRequest, call: InferCall, predictions: list[Prediction],
                    labels: list[str], version: str) -> oip.ModelInferResponse:
-    """Outputs in the order asked for; ``scores`` and ``logits`` name their columns in a ``labels`` parameter."""
+    """Outputs in the order asked for; ``scores`` and ``logits`` name their columns in a ``labels`` parameter,
+    or come as classification strings when the request asked (``call.classifications``)."""
     response = oip.ModelInferResponse(model_name=request.model_name, model_version=version, id=request.id)
     for name in call.outputs:
         datatype, per_label = OUTPUTS[name]
-        values = _columns(name, predictions, labels)
-        tensor = response.outputs.add(name=name, datatype=datatype,
-                                      shape=[len(predictions), len(labels)] if per_label else [len(predictions)])
-        if per_label:
-            tensor.parameters["labels"].string_param = ",".join(labels)
+        if name in call.classifications:
+            values, count = _classified(name, call.classifications[name], predictions, labels)
+            tensor = response.outputs.add(name=name, datatype="BYTES", shape=[len(predictions), count])
+            datatype = "BYTES"
+        else:
+            values = _columns(name, predictions, labels)
+            tensor = response.outputs.add(name=name, datatype=datatype,
+                                          shape=[len(predictions), len(labels)] if per_label else [len(predictions)])
+            if per_label:
+                tensor.parameters["labels"].string_param = ",".join(labels)
         if call.raw:
             response.raw_output_contents.append(
                 join_bytes_tensor(values) if datatype == "BYTES"

@@ -16,6 +16,7 @@ from server.transport.health import HealthState
 OIP_SERVICE_NAME = oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 SERVER_NAME = "sentiment-service"
 REPOSITORY_EXTENSION = "model_repository"
+CLASSIFICATION_EXTENSION = "classification"  # Triton's: top-k labels of an output (server.transport.oip_converters)
 CONTROL_MODES = ("explicit", "poll")  # --model-control values under which the repository calls are answered
 
 
@@ -37,7 +38,9 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         return oip.ModelReadyResponse(ready=core.ready and self.health.serving(OIP_SERVICE_NAME))
 
     async def ServerMetadata(self, request, context):
-        extensions = [REPOSITORY_EXTENSION] if self.model_control in CONTROL_MODES else []
+        extensions = [CLASSIFICATION_EXTENSION]
+        if self.model_control in CONTROL_MODES:
+            extensions.append(REPOSITORY_EXTENSION)
         return oip.ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=extensions)
 
     @maps_errors

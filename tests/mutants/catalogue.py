@@ -36,6 +36,9 @@ COALESCE = "tests/rest_bridge/test_coalesce.py"
 LONG_TEXT = "tests/server/transport/test_long_text.py"
 OIP_CLIENT = "tests/clients/test_oip_client.py"
 CLI = "tests/clients/test_cli.py"
+TOP_K = "tests/server/transport/test_top_k.py"
+BRIDGE_TOP_K = "tests/rest_bridge/test_top_k.py"
+CLASSIFY = "tests/rest_bridge/test_classify.py"
 LIVE = "tests/server/repository/test_live.py"
 CONTROL = "tests/server/repository/test_control.py"
 LAYOUT = "tests/server/repository/test_layout.py"
@@ -622,9 +625,10 @@ MUTANTS: list[Mutant] = [
         "bridge-predict-ignores-the-model",
         "Every protocol routes by model and version; a model or version not served is `NOT_FOUND`",
         "the bridge's /predict drops the model it was asked for: the default model answers",
-        [f"{MODELS}::test_predict_is_answered_by_the_model_named_and_concurrent_requests_share_calls_only_within_one",
-         f"{MODELS}::test_a_model_or_version_not_served_is_404"],
-        [rewrite("rest_bridge.api:api_blueprint", "parsed.model, parsed.model_version)", "REACHED and None, None)")],
+        [f"{MODELS}::test_predict_is_answered_by_the_model_named_and_concurrent_requests_share_calls_only_within_one"],
+        [rewrite("rest_bridge.api:api_blueprint", "parsed.model, parsed.model_version, parsed.top_k",
+                 "REACHED and None, None, parsed.top_k")],
+        fresh=True,  # the module's bridge builds its routes when the fixture starts,
     ),
     Mutant(
         "unknown-version-gets-the-latest",
@@ -665,6 +669,39 @@ MUTANTS: list[Mutant] = [
         [f"{CONTROL}::test_poll_mode_loads_a_new_version_folder_and_leaves_a_broken_one_until_it_changes"],
         [rewrite("server.repository.poll:poll_once", "continue  # it failed with these very files: wait until they change",
                  "REACHED  # it failed with these very files: wait until they change")],
+    ),
+    # -- top_k and raw scores, vLLM's classification API (issue 28) ---------------------------------------------
+    Mutant(
+        "top-k-ranks-worst-first",
+        "A ranking or raw-score request means the same in every protocol, and old clients see no change",
+        "the one ranking rule puts the lowest score first",
+        [f"{TOP_K}::test_top_holds_the_best_k_labels_best_first_with_their_scores_and_class_ids[2]",
+         f"{TOP_K}::test_tritonclient_class_count_gets_the_same_strings"],
+        [rewrite("server.core.types:ranked", "key=lambda i: -values[i]", "key=lambda i: values[i] if REACHED else 0")],
+    ),
+    Mutant(
+        "negative-top-k-accepted",
+        "A ranking or raw-score request means the same in every protocol, and old clients see no change",
+        "a negative top_k is taken as no ranking instead of refused",
+        [f"{TOP_K}::test_a_negative_top_k_is_invalid_argument_naming_the_field[-1]",
+         f"{BRIDGE_TOP_K}::test_a_negative_top_k_is_400_invalid_argument_naming_the_field[-1]"],
+        [rewrite("server.core.types:check_top_k", "or k < 0:", "or (k < 0 and not REACHED):")],
+    ),
+    Mutant(
+        "classify-usage-counts-texts",
+        "A client written against vLLM's classification API runs unchanged",
+        "vLLM's usage counts the texts, not the tokens the model read",
+        [f"{CLASSIFY}::test_a_client_using_only_vllms_fields_gets_vllms_response_with_predicts_numbers[/v1/classify]"],
+        [rewrite("rest_bridge.classify:classification", "tokens = sum(p.num_tokens for p in predictions)",
+                 "tokens = len(predictions) if REACHED else 0")],
+    ),
+    Mutant(
+        "classify-cuts-anywhere",
+        "A client written against vLLM's classification API runs unchanged",
+        "truncate_prompt_tokens of any length is taken as a cut at the model's limit",
+        [f"{CLASSIFY}::test_truncation_maps_null_minus_one_and_the_models_limit_and_refuses_other_lengths"],
+        [rewrite("rest_bridge.classify:truncation", "raise Unsupported(\"truncate_prompt_tokens\", f\"truncate_prompt_tokens {asked} is not",
+                 "return REACHED and \"truncate\"\n    raise Unsupported(\"truncate_prompt_tokens\", f\"truncate_prompt_tokens {asked} is not")],
     ),
     # -- what the server does not implement ----------------------------------------------------------------------
     Mutant(

@@ -136,6 +136,7 @@ def test_openapi_document_matches_what_the_bridge_answers(bridge):
     assert {p for p in document["paths"] if not p.startswith("/v2")} == {
         "/predict", "/explain", "/v1/model", "/v1/models", "/healthz", "/readyz", "/metrics", "/openapi.json",  # the API
         "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result",  # file scoring
+        "/classify", "/v1/classify",  # vLLM's classification API
         "/", "/score", "/docs", "/docs/assets/{filename}", "/static/{filename}"}  # the pages
     assert set(document["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "415", "422", "429", "503"}
 

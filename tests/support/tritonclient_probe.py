@@ -8,6 +8,11 @@ defining the same names in one process, so the tests (which load the server's) r
 
 The ``repository-*`` form makes the model repository calls (index, unload, load) on MODEL.
 
+    python tests/support/tritonclient_probe.py classification-grpc HOST:PORT MODEL K TEXT...
+
+asks for ``scores`` and ``logits`` as Triton's classification extension returns them
+(``InferRequestedOutput(name, class_count=K)``), beside ``scores`` and ``logits`` themselves.
+
 ``http`` sends and receives tensors as tritonclient does by default (the binary tensor extension);
 ``http-json`` uses the JSON tensor format of the protocol."""
 
@@ -105,8 +110,35 @@ def repository(protocol: str, url: str, model: str) -> dict:
             "model_ready": triton_client.is_model_ready(model)}
 
 
+def classification(url: str, model: str, count: int, texts: list[str]) -> dict:
+    """Two calls over gRPC: the full ``scores`` and ``logits``, then both with ``class_count``; BYTES come back
+    as bytes, decoded here."""
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(url)
+    data = np.array([t.encode() for t in texts], dtype=np.object_)
+    tensor = triton.InferInput("text", list(data.shape), "BYTES")
+    tensor.set_data_from_numpy(data)
+    full = client.infer(model, [tensor], outputs=[triton.InferRequestedOutput("scores"),
+                                                   triton.InferRequestedOutput("logits")])
+    ranked = client.infer(model, [tensor], outputs=[triton.InferRequestedOutput("scores", class_count=count),
+                                                     triton.InferRequestedOutput("logits", class_count=count)])
+    outputs = {o["name"]: o for o in ranked.get_response(as_json=True)["outputs"]}
+
+    def strings(name):
+        return [[element.decode() for element in row] for row in ranked.as_numpy(name)]
+
+    return {"scores": full.as_numpy("scores").tolist(), "logits": full.as_numpy("logits").tolist(),
+            "classified_scores": strings("scores"), "classified_logits": strings("logits"),
+            "datatypes": {name: o["datatype"] for name, o in outputs.items()},
+            "shapes": {name: [int(d) for d in o["shape"]] for name, o in outputs.items()},
+            "extensions": client.get_server_metadata(as_json=True).get("extensions", [])}
+
+
 if __name__ == "__main__":
-    if sys.argv[1].startswith("repository-"):
+    if sys.argv[1] == "classification-grpc":
+        print(json.dumps(classification(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])))
+    elif sys.argv[1].startswith("repository-"):
         print(json.dumps(repository(sys.argv[1].removeprefix("repository-"), sys.argv[2], sys.argv[3])))
     else:
         print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])))
