@@ -10,10 +10,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.channel import SERVICE, ClientBase
-from clients.client import _stream_requests
+from clients.client import _stream_requests, stream_request
 from clients.errors import SentimentError
 from clients.types import (Explanation, ModelInfo, ModelVersion, Prediction, PredictOptions, StreamResult,
-                           call_options, explain_request, stream_result)
+                           call_options, explain_request, stream_result, text_pairs_field)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -55,25 +55,28 @@ class AsyncSentimentClient(ClientBase):
     async def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                       return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                       model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                      text_pair: str | None = None,
                       options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> Prediction:
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
+        request = pb.PredictRequest(text=text, text_pair=text_pair or "", options=chosen.message(), **chosen.target())
         return Prediction.from_message((await self._call(self._stub.Predict, request, timeout, request_id)).prediction)
 
     async def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                             return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                             model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                            text_pairs: list[str | None] | None = None,
                             options: PredictOptions | None = None,
                             timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        request = pb.PredictBatchRequest(texts=texts, text_pairs=text_pairs_field(text_pairs), options=chosen.message(),
+                                         **chosen.target())
         response = await self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
-    async def stream(self, items: Iterable[str | tuple[str, str]] | AsyncIterable[str | tuple[str, str]], *,
+    async def stream(self, items: Iterable[str | tuple[str, ...]] | AsyncIterable[str | tuple[str, ...]], *,
                      truncation: str | None = None, return_logits: bool = False, return_windows: bool = False,
                      threshold: float | None = None, model: str | None = None, model_version: str | None = None,
                      top_k: int | None = None, raw_scores: bool = False, options: PredictOptions | None = None,
@@ -86,8 +89,7 @@ class AsyncSentimentClient(ClientBase):
             async def requests():
                 index = itertools.count()
                 async for item in items:
-                    item_id, text = item if isinstance(item, tuple) else (str(next(index)), item)
-                    yield pb.StreamPredictRequest(id=item_id, text=text, options=message, **target)
+                    yield stream_request(next(index), item, message, target)
             source = requests()
         else:
             source = _stream_requests(items, chosen)
@@ -100,8 +102,9 @@ class AsyncSentimentClient(ClientBase):
 
     async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
                       steps: int | None = None, model: str | None = None, model_version: str | None = None,
-                      timeout: float | None = None, request_id: str | None = None) -> Explanation:
-        request = explain_request(text, label, truncation, steps, model, model_version)
+                      text_pair: str | None = None, timeout: float | None = None,
+                      request_id: str | None = None) -> Explanation:
+        request = explain_request(text, label, truncation, steps, model, model_version, text_pair)
         return Explanation.from_message(await self._call(self._stub.Explain, request, timeout, request_id))
 
     async def model_info(self, *, model: str | None = None, model_version: str | None = None,

@@ -3,6 +3,7 @@
     sentiment predict "I love this"          # or lines on stdin: cat texts.txt | sentiment predict
     sentiment predict --json "meh"
     sentiment predict --top-k 2 --raw-scores "meh"   # the two best labels, ranked by their logits
+    sentiment predict --pair battery "The screen is great but the battery dies by noon"   # a text pair (aspect)
     sentiment info | sentiment health
     sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column, progress bar
     sentiment predict --truncation chunk "$(cat long-review.txt)"   # read a long text whole, in windows
@@ -53,11 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=None, metavar="K",
                          help="show the K best labels, best first (more than the model has: all of them)")
     predict.add_argument("--raw-scores", action="store_true", help="scores are the raw logits, not probabilities")
+    predict.add_argument("--pair", default=None, metavar="TEXT",
+                         help="a second segment read with every text (an aspect, a hypothesis: models that read two)")
 
     explain = commands.add_parser("explain", help="show which words pushed the prediction, coloured by sign")
     explain.add_argument("text", help="the text to explain")
     explain.add_argument("--label", default=None, help="the label to explain (default: the predicted one)")
     explain.add_argument("--steps", type=int, default=None, help="Integrated Gradients steps (default: the server's)")
+    explain.add_argument("--pair", default=None, metavar="TEXT", help="a second segment read with the text; its words "
+                         "are explained too")
     explain.add_argument("--truncation", choices=["truncate", "reject"], default=None)
     explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
     explain.add_argument("--color", choices=["auto", "always", "never"], default="auto",
@@ -108,12 +113,28 @@ def _human(text: str, prediction) -> str:
 GREEN, RED, BOLD, RESET = "\033[32m", "\033[31m", "\033[1m", "\033[0m"
 
 
-def render_explanation(text: str, explanation, color: bool) -> str:
-    """The text with each word coloured (or marked) by the sign of its attribution, then the strongest words.
-    Words under a tenth of the strongest attribution stay plain."""
+def render_explanation(text: str, explanation, color: bool, pair: str | None = None) -> str:
+    """The text (and its pair, on a line of its own) with each word coloured (or marked) by the sign of its
+    attribution, then the strongest words. Words under a tenth of the strongest attribution stay plain."""
     strongest = max((abs(w.attribution) for w in explanation.words), default=0.0) or 1.0
+    marked = _marked(text, [w for w in explanation.words if w.segment == 0], strongest, color)
+    if pair is not None:
+        marked += "\npair: " + _marked(pair, [w for w in explanation.words if w.segment == 1], strongest, color)
+    prediction = explanation.prediction
+    if prediction.score is not None:
+        headline = f"score {prediction.score:.3f}"
+    else:
+        headline = f"predicted {prediction.label} {prediction.scores.get(prediction.label, 0.0):.3f}"
+    top = sorted(explanation.words, key=lambda w: -abs(w.attribution))[:8]
+    lines = [f"{headline}; explaining {explanation.target} (convergence delta {explanation.convergence_delta:+.3f})",
+             marked,
+             "strongest: " + ", ".join(f"{w.word} {w.attribution:+.3f}" for w in top)]
+    return "\n".join(lines)
+
+
+def _marked(text: str, words, strongest: float, color: bool) -> str:
     pieces, cursor = [], 0
-    for word in explanation.words:
+    for word in words:
         pieces.append(text[cursor:word.start])
         share = word.attribution / strongest
         segment = text[word.start:word.end]
@@ -125,16 +146,7 @@ def render_explanation(text: str, explanation, color: bool) -> str:
         pieces.append(segment)
         cursor = word.end
     pieces.append(text[cursor:])
-    prediction = explanation.prediction
-    if prediction.score is not None:
-        headline = f"score {prediction.score:.3f}"
-    else:
-        headline = f"predicted {prediction.label} {prediction.scores.get(prediction.label, 0.0):.3f}"
-    top = sorted(explanation.words, key=lambda w: -abs(w.attribution))[:8]
-    lines = [f"{headline}; explaining {explanation.target} (convergence delta {explanation.convergence_delta:+.3f})",
-             "".join(pieces),
-             "strongest: " + ", ".join(f"{w.word} {w.attribution:+.3f}" for w in top)]
-    return "\n".join(lines)
+    return "".join(pieces)
 
 
 def _score_file(client: SentimentClient, args, out) -> None:
@@ -175,11 +187,14 @@ def _predict(client: SentimentClient, args) -> int:
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for start in range(0, len(texts), 64):
         chunk = texts[start : start + 64]
+        pairs = None if args.pair is None else [args.pair] * len(chunk)
         predictions = client.predict_batch(chunk, truncation=args.truncation, return_windows=args.windows,
                                            threshold=args.threshold, top_k=args.top_k, raw_scores=args.raw_scores,
-                                           **_model(args))
+                                           text_pairs=pairs, **_model(args))
         for text, p in zip(chunk, predictions):
-            print(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) if args.json else _human(text, p))
+            shown = {"text": text, **({} if args.pair is None else {"text_pair": args.pair}), **p.to_dict()}
+            print(json.dumps(shown, ensure_ascii=False) if args.json
+                  else _human(text if args.pair is None else f"{text} | {args.pair}", p))
             if args.windows and not args.json:
                 for w in p.window_predictions or []:
                     print(f"  [{w.start}:{w.end}] " + _human(text[w.start:w.end], w.prediction))
@@ -188,12 +203,12 @@ def _predict(client: SentimentClient, args) -> int:
 
 def _explain(client: SentimentClient, args) -> int:
     explanation = client.explain(args.text, label=args.label, truncation=args.truncation, steps=args.steps,
-                                 **_model(args))
+                                 text_pair=args.pair, **_model(args))
     if args.json:
         print(json.dumps(explanation.to_dict(), ensure_ascii=False))
     else:
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
-        print(render_explanation(args.text, explanation, color))
+        print(render_explanation(args.text, explanation, color, args.pair))
     return 0
 
 

@@ -15,7 +15,7 @@ from clients import retry
 from clients.channel import SERVICE, ClientBase
 from clients.errors import SentimentError
 from clients.types import (Explanation, ModelInfo, ModelVersion, Prediction, PredictOptions, StreamResult,
-                           call_options, explain_request, stream_result)
+                           call_options, explain_request, stream_result, text_pairs_field)
 from sentiment.v1 import sentiment_pb2 as pb
 from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
@@ -23,12 +23,21 @@ from sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 
 
 
-def _stream_requests(items: Iterable[str | tuple[str, str]], options: PredictOptions):
-    """Texts get ids "0", "1", ...; (id, text) pairs keep their ids."""
+def stream_request(index: int, item: str | tuple[str, ...], message: pb.PredictOptions,
+                   target: dict) -> pb.StreamPredictRequest:
+    """One stream item: a text (id "<index>"), (id, text), or (id, text, text_pair) with a second segment."""
+    if not isinstance(item, tuple):
+        return pb.StreamPredictRequest(id=str(index), text=item, options=message, **target)
+    item_id, text, *pair = item
+    return pb.StreamPredictRequest(id=item_id, text=text, text_pair=(pair[0] or "") if pair else "", options=message,
+                                   **target)
+
+
+def _stream_requests(items: Iterable[str | tuple[str, ...]], options: PredictOptions):
+    """Texts get ids "0", "1", ...; (id, text) items keep their ids, (id, text, text_pair) items carry a pair."""
     message, target = options.message(), options.target()
     for index, item in zip(itertools.count(), items):
-        item_id, text = item if isinstance(item, tuple) else (str(index), item)
-        yield pb.StreamPredictRequest(id=item_id, text=text, options=message, **target)
+        yield stream_request(index, item, message, target)
 
 
 class SentimentClient(ClientBase):
@@ -78,46 +87,52 @@ class SentimentClient(ClientBase):
     def predict(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                 return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                 model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                text_pair: str | None = None,
                 options: PredictOptions | None = None,
                 timeout: float | None = None, request_id: str | None = None) -> Prediction:
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
+        request = pb.PredictRequest(text=text, text_pair=text_pair or "", options=chosen.message(), **chosen.target())
         return Prediction.from_message(self._call(self._stub.Predict, request, timeout, request_id).prediction)
 
     def predict_batch(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                       return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                       model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                      text_pairs: list[str | None] | None = None,
                       options: PredictOptions | None = None,
                       timeout: float | None = None, request_id: str | None = None) -> list[Prediction]:
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        request = pb.PredictBatchRequest(texts=texts, text_pairs=text_pairs_field(text_pairs), options=chosen.message(),
+                                         **chosen.target())
         response = self._call(self._stub.PredictBatch, request, timeout, request_id)
         return [Prediction.from_message(p) for p in response.predictions]
 
     def predict_future(self, text: str, *, truncation: str | None = None, return_logits: bool = False,
                        return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                        model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                       text_pair: str | None = None,
                        options: PredictOptions | None = None,
                        timeout: float | None = None, request_id: str | None = None) -> Future[Prediction]:
         """``predict`` without waiting: a ``concurrent.futures.Future`` of the prediction, or of the
         ``SentimentError``; retried as any call (on a timer thread, never blocking the caller)."""
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictRequest(text=text, options=chosen.message(), **chosen.target())
+        request = pb.PredictRequest(text=text, text_pair=text_pair or "", options=chosen.message(), **chosen.target())
         return self._future(self._stub.Predict, request, timeout, request_id,
                             lambda response: Prediction.from_message(response.prediction))
 
     def predict_batch_future(self, texts: list[str], *, truncation: str | None = None, return_logits: bool = False,
                              return_windows: bool = False, threshold: float | None = None, model: str | None = None,
                              model_version: str | None = None, top_k: int | None = None, raw_scores: bool = False,
+                             text_pairs: list[str | None] | None = None,
                              options: PredictOptions | None = None,
                              timeout: float | None = None, request_id: str | None = None) -> Future[list[Prediction]]:
         """``predict_batch`` without waiting, as ``predict_future``."""
         chosen = call_options(options, truncation, return_logits, return_windows, threshold, model, model_version,
                               top_k, raw_scores)
-        request = pb.PredictBatchRequest(texts=texts, options=chosen.message(), **chosen.target())
+        request = pb.PredictBatchRequest(texts=texts, text_pairs=text_pairs_field(text_pairs), options=chosen.message(),
+                                         **chosen.target())
         return self._future(self._stub.PredictBatch, request, timeout, request_id,
                             lambda response: [Prediction.from_message(p) for p in response.predictions])
 
@@ -148,12 +163,12 @@ class SentimentClient(ClientBase):
         attempt(1)
         return result
 
-    def stream(self, items: Iterable[str | tuple[str, str]], *, truncation: str | None = None,
+    def stream(self, items: Iterable[str | tuple[str, ...]], *, truncation: str | None = None,
                return_logits: bool = False, return_windows: bool = False, threshold: float | None = None,
                model: str | None = None, model_version: str | None = None, top_k: int | None = None,
                raw_scores: bool = False, options: PredictOptions | None = None,
                timeout: float | None = None) -> Iterator[StreamResult]:
-        """Send texts (or (id, text) pairs) on one stream; yields results as they finish. ``timeout``
+        """Send texts (or (id, text) items, or (id, text, text_pair) items) on one stream; yields results as they finish. ``timeout``
         bounds the whole stream (default: none, since a stream may run for long)."""
         requests = _stream_requests(items, call_options(options, truncation, return_logits, return_windows, threshold,
                                                         model, model_version, top_k, raw_scores))
@@ -166,9 +181,10 @@ class SentimentClient(ClientBase):
 
     def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
                 steps: int | None = None, model: str | None = None, model_version: str | None = None,
-                timeout: float | None = None, request_id: str | None = None) -> Explanation:
+                text_pair: str | None = None, timeout: float | None = None,
+                request_id: str | None = None) -> Explanation:
         """Each word's attribution to ``label`` (default: the predicted one), with character offsets."""
-        request = explain_request(text, label, truncation, steps, model, model_version)
+        request = explain_request(text, label, truncation, steps, model, model_version, text_pair)
         return Explanation.from_message(self._call(self._stub.Explain, request, timeout, request_id))
 
     def model_info(self, *, model: str | None = None, model_version: str | None = None,

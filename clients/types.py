@@ -90,9 +90,10 @@ class WindowPrediction:
 @dataclass(frozen=True)
 class WordAttribution:
     word: str
-    start: int  # text[start:end] == word
+    start: int  # text[start:end] == word (text_pair[start:end] for a word of the pair)
     end: int
     attribution: float  # > 0: towards the target label
+    segment: int = 0  # 0: a word of the text, 1: of its text_pair
 
 
 @dataclass(frozen=True)
@@ -107,15 +108,17 @@ class Explanation:
     def from_message(cls, message: pb.ExplainResponse) -> "Explanation":
         return cls(
             prediction=Prediction.from_message(message.prediction), target=message.target,
-            words=[WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution)
-                   for w in message.words],
+            words=[WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution,
+                                   segment=w.segment) for w in message.words],
             convergence_delta=message.convergence_delta, steps=message.steps,
         )
 
     def to_dict(self) -> dict:
-        """The REST shape of ``POST /explain``."""
+        """The REST shape of ``POST /explain``; each word says its ``segment`` when the text had a pair."""
+        paired = any(w.segment for w in self.words)
+        words = [asdict(w) if paired else {k: v for k, v in asdict(w).items() if k != "segment"} for w in self.words]
         return {"label": self.prediction.label, "target": self.target, "scores": self.prediction.scores,
-                "words": [asdict(w) for w in self.words], "convergence_delta": self.convergence_delta,
+                "words": words, "convergence_delta": self.convergence_delta,
                 "num_tokens": self.prediction.num_tokens, "truncated": self.prediction.truncated}
 
 
@@ -277,9 +280,15 @@ def call_options(options: PredictOptions | None, truncation: str | None = None, 
 
 def explain_request(text: str, label: str | None = None, truncation: str | None = None,
                     steps: int | None = None, model: str | None = None,
-                    model_version: str | None = None) -> pb.ExplainRequest:
+                    model_version: str | None = None, text_pair: str | None = None) -> pb.ExplainRequest:
     return pb.ExplainRequest(text=text, label=label or "", truncation=truncation_value(truncation), steps=steps or 0,
-                             model_name=model or "", model_version=model_version or "")
+                             model_name=model or "", model_version=model_version or "", text_pair=text_pair or "")
+
+
+def text_pairs_field(text_pairs: list[str | None] | None) -> list[str]:
+    """``text_pairs`` as PredictBatchRequest carries them: none, or one per text (None or "" for a text without
+    one: proto3 has no null in a list, so both mean none). A count that does not match is the server's to refuse."""
+    return [] if text_pairs is None else [p or "" for p in text_pairs]
 
 
 def stream_result(message: pb.StreamPredictResponse) -> StreamResult:

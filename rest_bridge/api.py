@@ -35,6 +35,19 @@ def parse_json(schema: type[BaseModel]):
         return None, error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
 
 
+def blank_pair(text_pair: str | None, text_pairs: list[str] | None) -> Response | None:
+    """A pair sent blank is refused here, naming the bridge's field: over gRPC an empty pair means none, so the
+    server could not tell it from one left out (the server refuses blank pairs by the same rule)."""
+    if text_pair is not None and not text_pair.strip():
+        return error_response(400, "INVALID_ARGUMENT", "text_pair is empty: send a second segment, or leave it out",
+                              "text_pair")
+    for index, pair in enumerate(text_pairs or []):
+        if not pair.strip():
+            return error_response(400, "INVALID_ARGUMENT", f"the pair of text {index} is empty: every text of a call "
+                                  "with text_pairs needs a second segment", f"text_pairs[{index}]")
+    return None
+
+
 def api_blueprint(backend: Backend) -> Blueprint:
     api = Blueprint("api", __name__)
     openapi = build_openapi(__version__)
@@ -46,19 +59,25 @@ def api_blueprint(backend: Backend) -> Blueprint:
             return refused
         options = PredictOptions(parsed.truncation, parsed.return_logits, parsed.return_windows, parsed.threshold,
                                  parsed.model, parsed.model_version, parsed.top_k, parsed.raw_scores)
+        blank = blank_pair(parsed.text_pair, parsed.text_pairs)
+        if blank:
+            return blank
         if parsed.text is not None:
-            return backend.call("/predict", lambda: backend.predict_one(parsed.text, options).to_dict())
+            return backend.call("/predict", lambda: backend.predict_one(parsed.text, options, parsed.text_pair).to_dict())
         return backend.call("/predict", lambda: {
-            "predictions": [p.to_dict() for p in backend.predict_many(parsed.texts, options)]})
+            "predictions": [p.to_dict() for p in backend.predict_many(parsed.texts, options, parsed.text_pairs)]})
 
     @api.post("/explain")
     def explain():
         parsed, refused = parse_json(ExplainIn)
         if refused:
             return refused
+        blank = blank_pair(parsed.text_pair, None)
+        if blank:
+            return blank
         return backend.call("/explain", lambda: backend.client.explain(
             parsed.text, label=parsed.label, truncation=parsed.truncation, steps=parsed.steps, model=parsed.model,
-            model_version=parsed.model_version, timeout=backend.remaining_seconds(),
+            model_version=parsed.model_version, text_pair=parsed.text_pair, timeout=backend.remaining_seconds(),
             request_id=backend.request_id()).to_dict())
 
     _model_routes(api, backend)

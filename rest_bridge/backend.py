@@ -103,15 +103,20 @@ class Backend:
     def failed(self, error: SentimentError) -> None:
         self.counted(error.code)
 
-    def predict_one(self, text: str, options: PredictOptions) -> Prediction:
-        """One text: shared with concurrent one-text requests when sharing is on, else a Predict of its own."""
+    def predict_one(self, text: str, options: PredictOptions, text_pair: str | None = None) -> Prediction:
+        """One text: shared with concurrent one-text requests when sharing is on, else a Predict of its own (a text
+        with a pair always: the shared calls carry texts alone)."""
+        if text_pair is not None:
+            return self.client.predict(text, text_pair=text_pair, options=options, timeout=self.remaining_seconds(),
+                                       request_id=self.request_id())
         if self.coalescer:
             return self.coalescer.predict(text, options, self.remaining_seconds(), self.request_id())
         return self.client.predict(text, options=options, timeout=self.remaining_seconds(), request_id=self.request_id())
 
-    def predict_many(self, texts: list[str], options: PredictOptions) -> list[Prediction]:
-        return self.client.predict_batch(texts, options=options, timeout=self.remaining_seconds(),
-                                         request_id=self.request_id())
+    def predict_many(self, texts: list[str], options: PredictOptions,
+                     text_pairs: list[str] | None = None) -> list[Prediction]:
+        return self.client.predict_batch(texts, text_pairs=text_pairs, options=options,
+                                         timeout=self.remaining_seconds(), request_id=self.request_id())
 
     def _send(self, texts: list[str], options: PredictOptions, timeout: float, rid: str | None) -> Future:
         """The coalescer's call: alone, it stays the Predict it would have been (same RPC, trace, metrics)."""

@@ -14,7 +14,7 @@ Parameters = dict[str, Union[StrictBool, Int64, StrictFloat, StrictStr]]  # int6
 # What this model's infer endpoint takes and answers (its /v2/models/<name> metadata says the same; the
 # server checks it, tests/test_oip.py keeps the two in step): the schema states it, so schema-driven clients
 # and fuzzers know a request the server will refuse.
-INPUT_NAME, INPUT_DATATYPE = "text", "BYTES"
+INPUT_NAMES, INPUT_DATATYPE = ("text", "text_pair"), "BYTES"  # text_pair: optional, each text's second segment
 OUTPUT_NAMES = ("label", "scores", "class_id", "logits")
 BOOLEAN = {"type": "boolean"}
 
@@ -26,10 +26,12 @@ class InferInputIn(BaseModel):
         {"required": ["parameters"], "properties": {"parameters": {"type": "object", "required": ["binary_data_size"]}}},
     ]})
 
-    name: StrictStr = Field(description="Input name: this model takes `text`.", json_schema_extra={"enum": [INPUT_NAME]})
+    name: StrictStr = Field(description="Input name: this model takes `text` and, optionally, `text_pair` (each "
+                            "text's second segment, same shape; for models that read two segments).",
+                            json_schema_extra={"enum": list(INPUT_NAMES)})
     shape: list[json_int(0, 2**63 - 1)] = Field(description="Tensor shape: `[n]` for n texts.",
                                                 json_schema_extra={"minItems": 1, "maxItems": 1})
-    datatype: StrictStr = Field(description="Element type: `BYTES` (texts are strings) for `text`.",
+    datatype: StrictStr = Field(description="Element type: `BYTES` (texts are strings) for `text` and `text_pair`.",
                                 json_schema_extra={"enum": [INPUT_DATATYPE]})
     parameters: Parameters | None = Field(None, description="Tensor parameters; `binary_data_size` when the "
                                           "elements follow the JSON header (binary tensor extension).",
@@ -65,8 +67,10 @@ class InferRequestIn(BaseModel):
                                               "truncation": {"enum": list(TRUNCATION)},
                                               "return_logits": BOOLEAN, "raw_scores": BOOLEAN,
                                               "binary_data_output": BOOLEAN}})
-    inputs: list[InferInputIn] = Field(description="The input tensors: one, `text`.",
-                                       json_schema_extra={"minItems": 1, "maxItems": 1})
+    inputs: list[InferInputIn] = Field(description="The input tensors: `text`, and optionally `text_pair` (one "
+                                       "non-blank second segment per text).",
+                                       json_schema_extra={"minItems": 1, "maxItems": 2, "uniqueItems": True,
+                                                          "contains": {"properties": {"name": {"const": "text"}}}})
     outputs: list[InferRequestedOutputIn] | None = Field(None, description="The outputs wanted, in this order.")
 
 

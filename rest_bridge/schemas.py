@@ -37,10 +37,10 @@ class PredictIn(BaseModel):
     """Give ``text`` (one prediction, the seed's shape) or ``texts`` (a list of predictions)."""
 
     # "exactly one of text or texts", said in the schema too, so that validators and generated clients
-    # refuse what the bridge refuses ({} or both)
+    # refuse what the bridge refuses ({} or both); text_pair goes with text, text_pairs with texts
     model_config = ConfigDict(extra="ignore", json_schema_extra={"oneOf": [
-        {"required": ["text"], "properties": {"text": {"type": "string"}}},
-        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+        {"required": ["text"], "properties": {"text": {"type": "string"}, "text_pairs": {"type": "null"}}},
+        {"required": ["texts"], "properties": {"texts": {"type": "array"}, "text_pair": {"type": "null"}}},
     ]})
 
     # the constraints the server checks, in the schema only (the server's error stays the one answer)
@@ -48,6 +48,13 @@ class PredictIn(BaseModel):
                                    json_schema_extra={"pattern": NOT_BLANK})
     texts: list[StrictStr] | None = Field(None, description="Several texts (none blank), answered in order.",
                                           json_schema_extra={"minItems": 1, "items": {"pattern": NOT_BLANK}})
+    text_pair: StrictStr | None = Field(
+        None, description="With `text`: a second segment read with it (an aspect, a hypothesis, a query: for models "
+        "that read two segments, as TEI's PredictPair). Encoded with the tokenizer's pair handling, cut longest-first "
+        "past the model's limit; not with truncation=chunk. Blank: 400.", json_schema_extra={"pattern": NOT_BLANK})
+    text_pairs: list[StrictStr] | None = Field(
+        None, description="With `texts`: one second segment per text, in order (none blank; another count: 400).",
+        json_schema_extra={"items": {"pattern": NOT_BLANK}})
     truncation: Literal[tuple(TRUNCATION)] | None = Field(
         None, description="Texts over the model's token limit: cut them (and say so), refuse with 400, or read them "
         "whole in overlapping windows and combine the windows' probabilities (token-weighted mean). Default: the "
@@ -70,6 +77,10 @@ class PredictIn(BaseModel):
     def exactly_one_input(self) -> "PredictIn":
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+        if self.text is not None and self.text_pairs is not None:
+            raise ValueError("'text_pairs' goes with 'texts'; with 'text', give one 'text_pair'")
+        if self.texts is not None and self.text_pair is not None:
+            raise ValueError("'text_pair' goes with 'text'; with 'texts', give 'text_pairs' (one per text)")
         return self
 
 
@@ -118,6 +129,9 @@ class ExplainIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     text: StrictStr = Field(description="The text to explain (not blank).", json_schema_extra={"pattern": NOT_BLANK})
+    text_pair: StrictStr | None = Field(None, description="A second segment read with the text (models that read two); "
+                                        "its words are explained too (`segment: 1`). Blank: 400.",
+                                        json_schema_extra={"pattern": NOT_BLANK})
     label: StrictStr | None = Field(None, description="The label to explain (default: the predicted one).")
     truncation: Literal[tuple(t for t in TRUNCATION if t != "chunk")] | None = Field(
         None, description="Texts over the model's token limit: explain their first tokens (default) or refuse with 400.")
@@ -128,10 +142,12 @@ class ExplainIn(BaseModel):
 
 
 class WordOut(BaseModel):
-    word: str = Field(description="The word as written: text[start:end].")
-    start: int = Field(description="Character offset of the word in the text.")
+    word: str = Field(description="The word as written: text[start:end] (text_pair[start:end] in segment 1).")
+    start: int = Field(description="Character offset of the word in its segment (the text, or the text_pair).")
     end: int
     attribution: float = Field(description="How much the word pushed the target label's logit: > 0 towards it.")
+    segment: int | None = Field(None, description="With a text_pair only: 0 for a word of the text, 1 for a word of "
+                                "the pair.")
 
 
 class ExplainOut(BaseModel):

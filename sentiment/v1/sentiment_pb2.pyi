@@ -35,16 +35,18 @@ class PredictOptions(_message.Message):
     def __init__(self, truncation: _Optional[_Union[Truncation, str]] = ..., return_logits: _Optional[bool] = ..., return_windows: _Optional[bool] = ..., threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., raw_scores: _Optional[bool] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("text", "options", "model_name", "model_version")
+    __slots__ = ("text", "options", "model_name", "model_version", "text_pair")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_PAIR_FIELD_NUMBER: _ClassVar[int]
     text: str
     options: PredictOptions
     model_name: str
     model_version: str
-    def __init__(self, text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    text_pair: str
+    def __init__(self, text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text_pair: _Optional[str] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("prediction",)
@@ -53,16 +55,18 @@ class PredictResponse(_message.Message):
     def __init__(self, prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
 
 class PredictBatchRequest(_message.Message):
-    __slots__ = ("texts", "options", "model_name", "model_version")
+    __slots__ = ("texts", "options", "model_name", "model_version", "text_pairs")
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_PAIRS_FIELD_NUMBER: _ClassVar[int]
     texts: _containers.RepeatedScalarFieldContainer[str]
     options: PredictOptions
     model_name: str
     model_version: str
-    def __init__(self, texts: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    text_pairs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text_pairs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PredictBatchResponse(_message.Message):
     __slots__ = ("predictions",)
@@ -71,18 +75,20 @@ class PredictBatchResponse(_message.Message):
     def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
 
 class StreamPredictRequest(_message.Message):
-    __slots__ = ("id", "text", "options", "model_name", "model_version")
+    __slots__ = ("id", "text", "options", "model_name", "model_version", "text_pair")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_PAIR_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     options: PredictOptions
     model_name: str
     model_version: str
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    text_pair: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text_pair: _Optional[str] = ...) -> None: ...
 
 class StreamPredictResponse(_message.Message):
     __slots__ = ("id", "prediction", "error")
@@ -149,32 +155,36 @@ class WindowPrediction(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prediction: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("text", "label", "truncation", "steps", "model_name", "model_version")
+    __slots__ = ("text", "label", "truncation", "steps", "model_name", "model_version", "text_pair")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TRUNCATION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_PAIR_FIELD_NUMBER: _ClassVar[int]
     text: str
     label: str
     truncation: Truncation
     steps: int
     model_name: str
     model_version: str
-    def __init__(self, text: _Optional[str] = ..., label: _Optional[str] = ..., truncation: _Optional[_Union[Truncation, str]] = ..., steps: _Optional[int] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    text_pair: str
+    def __init__(self, text: _Optional[str] = ..., label: _Optional[str] = ..., truncation: _Optional[_Union[Truncation, str]] = ..., steps: _Optional[int] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text_pair: _Optional[str] = ...) -> None: ...
 
 class WordAttribution(_message.Message):
-    __slots__ = ("word", "start", "end", "attribution")
+    __slots__ = ("word", "start", "end", "attribution", "segment")
     WORD_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
     word: str
     start: int
     end: int
     attribution: float
-    def __init__(self, word: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., attribution: _Optional[float] = ...) -> None: ...
+    segment: int
+    def __init__(self, word: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., attribution: _Optional[float] = ..., segment: _Optional[int] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("prediction", "target", "words", "convergence_delta", "steps")

@@ -11,6 +11,7 @@ import torch
 
 from server.core.tokenizing import Tokenizer
 from server.engines.loading import load_checkpoint
+from server.engines import reads_token_types
 from server.engines.quantization import CALIBRATION_TEXTS
 from server.engines.runner import Encoding, ModelRunner
 from server.engines.select import EngineChoice, select_engine
@@ -39,7 +40,9 @@ class SequenceClassifier:
         self.max_tokens = checkpoint.max_tokens
         self.weights_sha256 = checkpoint.weights_sha256
         self.device = resolve_device(device)
-        self.tokenizer = Tokenizer(checkpoint.tokenizer, checkpoint.max_tokens)
+        # a model with segment embeddings reads a text pair's token_type_ids (``Tokenizer.encode_pairs``)
+        self.tokenizer = Tokenizer(checkpoint.tokenizer, checkpoint.max_tokens,
+                                   segments=reads_token_types(checkpoint.config))
         calibration = ModelRunner.pad(self.tokenizer.encode(list(CALIBRATION_TEXTS)), self.tokenizer.pad_token_id)
         self.engine = select_engine(checkpoint, EngineChoice(engine=engine, dtype=dtype, device=self.device,
                                                              max_batch_size=max_batch_size,

@@ -66,10 +66,10 @@ class Explanations:
             raise Overloaded(f"{self._running} explanations are running or waiting, the limit; retry later")
 
     async def explain(self, text: str, *, label: str | None, truncate: bool, steps: int | None,
-                      timeout: float | None) -> ExplainResult:
+                      timeout: float | None, pair: str | None = None) -> ExplainResult:
         steps = steps or self.policy.default_steps
         self._check(label, steps)
-        encoding = self.classifier.tokenizer.for_explanation(text, truncate=truncate)
+        encoding = self.classifier.tokenizer.for_explanation(text, truncate=truncate, pair=pair)
         target = self.classifier.labels.index(label) if label else None
         self._running += 1
         stop_at = time.monotonic() + timeout if timeout is not None else None
@@ -79,7 +79,7 @@ class Explanations:
                 if stop_at is not None and time.monotonic() >= stop_at:
                     raise DeadlineExceeded("the deadline passed while the explanation waited for its turn")
                 attributions = await self.batcher.run_in_worker(self._on_model_thread, text, encoding, target, steps,
-                                                                stop_at, cancelled)
+                                                                stop_at, cancelled, pair)
         except asyncio.CancelledError:
             cancelled.set()  # the caller went away: the model thread stops at its next forward pass
             raise
@@ -87,13 +87,13 @@ class Explanations:
             self._running -= 1
         return ExplainResult(attributions, num_tokens=len(encoding.input_ids), truncated=encoding.truncated)
 
-    def _on_model_thread(self, text, encoding, target, steps, stop_at, cancelled) -> Attributions:
+    def _on_model_thread(self, text, encoding, target, steps, stop_at, cancelled, pair=None) -> Attributions:
         if self._explainer is None:
             self._load()
         # no label named: the explainer takes the largest logit, which is the predicted label of every head
         try:
             return self._explainer.explain(text, encoding, target=target, steps=steps, stop_at=stop_at,
-                                           cancelled=cancelled)
+                                           cancelled=cancelled, pair=pair)
         except ServiceError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed explanation fails its call, never the server

@@ -23,7 +23,8 @@ from server.core.chunking import Window, WindowPlan
 from server.core.classifier import SequenceClassifier
 from server.core.explaining import Explanations
 from server.core.types import (DEFAULT_OPTIONS, CorePolicy, Explanation, ModelInfo, PredictOptions, Prediction,
-                               RecheckInfo, Truncation, WindowPrediction, check_top_k, ranked, resolve_truncation)
+                               RecheckInfo, Truncation, WindowPrediction, check_pair_truncation, check_pairs,
+                               check_top_k, ranked, resolve_truncation)
 from server.engines import heads
 from server.engines.recheck import rechecked_among
 from server.engines.runner import Encoding, Row
@@ -120,11 +121,12 @@ class InferenceCore:
                                    field=f"texts[{index}]")
 
     async def predict(self, texts: list[str], options: PredictOptions = DEFAULT_OPTIONS,
-                      timeout: float | None = None) -> list[Prediction]:
+                      timeout: float | None = None, pairs: Sequence[str | None] | None = None) -> list[Prediction]:
         """Predictions for ``texts`` in input order; all texts of one call are validated before any runs.
 
         With truncation "chunk" every window of every text is queued as a text of its own (one
-        all-or-nothing admission for the call), and each text's windows are combined afterwards."""
+        all-or-nothing admission for the call), and each text's windows are combined afterwards. ``pairs``: each
+        text's second segment (None: none; ``server.core.types.check_pairs``), encoded as one input with it."""
         self.check_ready()
         self.calls += 1  # counted until answered: retire() waits for it
         try:
@@ -133,6 +135,13 @@ class InferenceCore:
             if not 0.0 <= options.threshold <= 1.0:
                 raise InvalidInput("threshold must be between 0 and 1", field="options.threshold")
             check_top_k(options.top_k, "options.top_k")
+            if pairs is not None:
+                check_pairs(pairs, len(texts), self.policy.limits.max_text_chars)
+            if pairs is not None and any(p is not None for p in pairs):
+                check_pair_truncation(mode)
+                encodings = self.classifier.tokenizer.encode_pairs(texts, list(pairs),
+                                                                   truncate=mode is Truncation.TRUNCATE)
+                return await self._run(encodings, options, timeout)
             if mode is not Truncation.CHUNK:
                 encodings = self.classifier.encode(texts, truncate=mode is Truncation.TRUNCATE)
                 self._check_queue_room(len(encodings))
@@ -150,6 +159,12 @@ class InferenceCore:
             return predictions
         finally:
             self._ended()
+
+    async def _run(self, encodings: list[Encoding], options: PredictOptions, timeout: float | None) -> list[Prediction]:
+        self._check_queue_room(len(encodings))
+        rows = await self.batcher.submit(encodings, timeout=timeout)
+        return [self.prediction(logits, outputs, options, e.num_tokens, e.truncated)
+                for (logits, outputs), e in zip(rows, encodings)]
 
     def _check_queue_room(self, windows: int) -> None:
         if windows > self.batcher.max_queue_size:
@@ -190,24 +205,31 @@ class InferenceCore:
                                False, windows=len(windows), window_predictions=per_window)
 
     async def explain(self, text: str, *, label: str | None = None, truncation: str | None = None,
-                      steps: int | None = None, timeout: float | None = None) -> Explanation:
-        """Attribute one text's prediction (or ``label``) to its words (``server.core.explaining``)."""
+                      steps: int | None = None, timeout: float | None = None, pair: str | None = None) -> Explanation:
+        """Attribute one text's prediction (or ``label``) to its words, and with ``pair`` to its pair's words too
+        (``server.core.explaining``)."""
         self.check_ready()
         self.calls += 1
         try:
-            return await self._explain(text, label, truncation, steps, timeout)
+            return await self._explain(text, label, truncation, steps, timeout, pair)
         finally:
             self._ended()
 
     async def _explain(self, text: str, label: str | None, truncation: str | None, steps: int | None,
-                       timeout: float | None) -> Explanation:
+                       timeout: float | None, pair: str | None = None) -> Explanation:
         try:
             self.validate([text])
         except InvalidInput as error:
             raise InvalidInput(error.message.replace("text 0", "the text"), field="text") from None
+        if pair is not None:
+            try:
+                check_pairs([pair], 1, self.policy.limits.max_text_chars)
+            except InvalidInput as error:
+                raise InvalidInput(error.message.replace("of text 0", "").replace("the pair", "the text pair"),
+                                   field="text_pair") from None
         mode = resolve_truncation(truncation, self.policy.long_text.default, explaining=True)
         result = await self.explanations.explain(text, label=label, truncate=mode is Truncation.TRUNCATE, steps=steps,
-                                                 timeout=timeout)
+                                                 timeout=timeout, pair=pair)
         outputs = heads.outputs(self.classifier.problem_type, result.logits[None, :])[0]
         prediction = self.prediction(result.logits.tolist(), outputs.tolist(), DEFAULT_OPTIONS, result.num_tokens,
                                      result.truncated)

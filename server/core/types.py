@@ -79,6 +79,41 @@ def check_top_k(k: int, field: str) -> None:
         raise InvalidInput(f"top_k must be a whole number, 0 (no ranking) or more, not {k!r}", field=field)
 
 
+# Text pairs: a text may come with a second segment (``text_pair``: an aspect, a hypothesis, a query), for models
+# that read two (aspect-based sentiment, NLI, cross-encoders), as TEI's PredictPair. The core takes them as
+# ``pairs``: None (no text has one), or one entry per text, None where that text has none. A pair is encoded with
+# the tokenizer's own pair handling (``Tokenizer.encode_pairs``: token_type_ids where the model reads them), cut
+# longest-first past the model's limit (``truncated`` set) or refused with reject; ``num_tokens`` counts both
+# segments, and so do batching and admission. Each transport converts its own shape to this and names its own
+# fields where it can tell an empty pair from none; what reaches the core is checked here, once.
+PAIRS_FIELD = "text_pairs"
+
+
+def check_pairs(pairs: Sequence[str | None], texts: int, max_chars: int) -> None:
+    """One entry per text; every pair given is a string, not blank, and within the character limit."""
+    if len(pairs) != texts:
+        raise InvalidInput(f"{len(pairs)} text pairs for {texts} texts: give none, or exactly one per text",
+                           field=PAIRS_FIELD)
+    for index, pair in enumerate(pairs):
+        if pair is None:
+            continue
+        where = f"{PAIRS_FIELD}[{index}]"
+        if not isinstance(pair, str):
+            raise InvalidInput(f"the pair of text {index} is not a string", field=where)
+        if not pair.strip():
+            raise InvalidInput(f"the pair of text {index} is empty: send a second segment, or none", field=where)
+        if len(pair) > max_chars:
+            raise InvalidInput(f"the pair of text {index} has {len(pair)} characters; the limit is {max_chars}",
+                               field=where)
+
+
+def check_pair_truncation(mode: Truncation) -> None:
+    """A pair is read in one window: chunk (windows over one text) cannot split two segments."""
+    if mode is Truncation.CHUNK:
+        raise InvalidInput("truncation chunk reads one text in windows and cannot take a text pair: send truncation "
+                           "truncate (cut the longer segment first) or reject", field="options.truncation")
+
+
 @dataclass(frozen=True)
 class Prediction:
     label: str

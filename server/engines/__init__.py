@@ -1,7 +1,8 @@
 """Inference engines behind one interface: padded numpy batches in, float32 logits out.
 
 The batcher and the core never know which engine runs (TEI's backend trait, in Python): an engine takes
-``input_ids`` and ``attention_mask`` (int64, ``[batch, width]``) and returns logits (float32,
+``input_ids`` and ``attention_mask`` (int64, ``[batch, width]``), and ``token_type_ids`` of the same shape when a
+batch holds text pairs (None: every token in segment 0), and returns logits (float32,
 ``[batch, num_labels]``). ``server.engines.select`` builds the candidates for a device and dtype, and with
 ``--engine auto`` times them at load and keeps the fastest for each batch size. ``Engine`` declares
 everything its callers use, so nobody asks an engine what it has (no ``hasattr``).
@@ -12,6 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def reads_token_types(config) -> bool:
+    """The model has segment embeddings that tell a text pair's two segments apart (BERT's type_vocab_size 2):
+    engines then take ``token_type_ids`` (ONNX Runtime's export as a third input). RoBERTa-like models (one
+    type) and DistilBERT have none, and read a pair by its separator tokens alone."""
+    return int(getattr(config, "type_vocab_size", 0) or 0) > 1
 
 
 @dataclass(frozen=True)
@@ -51,5 +59,6 @@ class Engine:
     def describe(self) -> str:
         return self.key
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+            token_type_ids: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from server.engines import Engine
+from server.engines import Engine, reads_token_types
 from server.engines.quantization import SCHEMES, closest_to_reference
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
+# what the export takes: token_type_ids only for models that read segments (``reads_token_types``)
+EXPORT_INPUTS = ["input_ids", "attention_mask", "token_type_ids if the model reads segments"]
 # model types the transformer optimizer knows by name (onnxruntime.transformers.optimizer.MODEL_TYPES)
 OPTIMIZER_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert",
                          "camembert": "bert", "electra": "bert", "mpnet": "bert", "deberta-v2": "bert",
@@ -55,9 +57,10 @@ QUANTIZATION = {"weight_type": "QInt8", "schemes": list(SCHEMES), "chosen_by": "
 
 
 def cache_key(weights_sha256: str, config: dict, variant: str) -> str:
-    """Weights, architecture, variant (with its quantization options) and library versions: a change in
-    any of them is a new file."""
-    recipe = {"variant": variant, **({"quantization": QUANTIZATION} if variant == "int8" else {})}
+    """Weights, architecture, variant (with its quantization options), the export's inputs and library versions:
+    a change in any of them is a new file."""
+    recipe = {"variant": variant, "inputs": EXPORT_INPUTS,
+              **({"quantization": QUANTIZATION} if variant == "int8" else {})}
     payload = json.dumps({"weights": weights_sha256, "config": config, **recipe, **_versions()},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
@@ -74,13 +77,15 @@ def _export(model_source: str, path: Path) -> None:
     model.config.return_dict = False
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones_like(ids)
+    inputs, names = (ids, mask), ["input_ids", "attention_mask"]
+    if reads_token_types(model.config):  # text pairs: the second segment's ids go in as 1s
+        inputs, names = (ids, mask, torch.zeros_like(ids)), names + ["token_type_ids"]
     # the exporter's tracer warns about every Python branch on a tensor in transformers' code: known, harmless
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                          "logits": {0: "batch"}},
+            model, inputs, str(path), input_names=names, output_names=["logits"],
+            dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names}, "logits": {0: "batch"}},
             opset_version=OPSET, do_constant_folding=True, dynamo=False,
         )
 
@@ -202,9 +207,15 @@ class OnnxRuntimeEngine(Engine):
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.dtype = dtype
         self.path = path
+        # exported with segment ids (a model that reads text pairs): plain batches feed zeros
+        self.takes_token_types = "token_type_ids" in {i.name for i in self.session.get_inputs()}
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        (logits,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+            token_type_ids: np.ndarray | None = None) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.takes_token_types:
+            feed["token_type_ids"] = np.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        (logits,) = self.session.run(None, feed)
         return logits.astype(np.float32, copy=False)
 
 

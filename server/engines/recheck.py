@@ -79,13 +79,15 @@ class RecheckedEngine(Engine):
         self._lock = threading.Lock()  # run() is called from the model thread, counts read from others
         self.texts = self.rechecked = 0
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        logits = np.array(self.fast.run(input_ids, attention_mask), dtype=np.float32)
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+            token_type_ids: np.ndarray | None = None) -> np.ndarray:
+        extra = () if token_type_ids is None else (token_type_ids,)
+        logits = np.array(self.fast.run(input_ids, attention_mask, *extra), dtype=np.float32)
         close = np.flatnonzero(decision_margins(logits, self.problem_type) < self.margin)
         if close.size:
             width = max(1, int(attention_mask[close].sum(axis=1).max()))  # right-padded: drop what is all padding
-            logits[close] = self.exact.run(np.ascontiguousarray(input_ids[close, :width]),
-                                           np.ascontiguousarray(attention_mask[close, :width]))
+            logits[close] = self.exact.run(*(np.ascontiguousarray(a[close, :width])
+                                             for a in (input_ids, attention_mask, *extra)))
         with self._lock:
             self.texts += len(input_ids)
             self.rechecked += int(close.size)

@@ -23,10 +23,12 @@ Row = tuple[list[float], list[float]]  # (logits, outputs) of one text
 
 @dataclass(frozen=True)
 class Encoding:
-    """One text's token ids (special tokens included, already cut to the model's limit)."""
+    """One text's token ids (special tokens included, already cut to the model's limit); a text with a second
+    segment (``text_pair``) also has its segment ids, when the model reads them (None: all 0)."""
 
     input_ids: list[int]
     truncated: bool
+    token_type_ids: list[int] | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -55,9 +57,25 @@ class ModelRunner:
             attention_mask[row, : encoding.num_tokens] = 1
         return input_ids, attention_mask
 
+    @staticmethod
+    def token_types(encodings: list[Encoding], width: int) -> np.ndarray | None:
+        """Segment ids of a batch that holds a text pair (0 for padding and for texts without one); None when no
+        text of the batch has any, so that plain batches run exactly as before."""
+        if all(e.token_type_ids is None for e in encodings):
+            return None
+        token_type_ids = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            if encoding.token_type_ids is not None:
+                token_type_ids[row, : encoding.num_tokens] = encoding.token_type_ids
+        return token_type_ids
+
     def logits(self, encodings: list[Encoding]) -> np.ndarray:
         """Logits (float32, shape [len(encodings), num_labels]) of a padded batch."""
-        return self.engine.run(*self.pad(encodings, self.pad_token_id))
+        input_ids, attention_mask = self.pad(encodings, self.pad_token_id)
+        token_type_ids = self.token_types(encodings, input_ids.shape[1])
+        if token_type_ids is None:
+            return self.engine.run(input_ids, attention_mask)
+        return self.engine.run(input_ids, attention_mask, token_type_ids)
 
     def run(self, encodings: list[Encoding]) -> list[Row]:
         """Each text's logits and the head's outputs, as plain floats (on the model thread)."""

@@ -50,8 +50,12 @@ class RoutedEngine(Engine):
     def routes(self) -> tuple[Route, ...]:
         return self._routes
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return self.engine_for(len(input_ids)).run(input_ids, attention_mask)
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+            token_type_ids: np.ndarray | None = None) -> np.ndarray:
+        engine = self.engine_for(len(input_ids))
+        if token_type_ids is None:
+            return engine.run(input_ids, attention_mask)
+        return engine.run(input_ids, attention_mask, token_type_ids)
 
     def describe(self) -> str:
         lower, parts = 1, []

@@ -35,7 +35,11 @@ class TorchEngine(Engine):
         self.device = device_name(device)
 
     @torch.inference_mode()
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+            token_type_ids: np.ndarray | None = None) -> np.ndarray:
         ids = torch.from_numpy(input_ids).to(self.torch_device, non_blocking=True)
         mask = torch.from_numpy(attention_mask).to(self.torch_device, non_blocking=True)
-        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+        if token_type_ids is None:  # plain texts: the model's own default (all segment 0)
+            return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+        types = torch.from_numpy(token_type_ids).to(self.torch_device, non_blocking=True)
+        return self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits.float().cpu().numpy()

@@ -18,6 +18,18 @@ def truncation(value: int) -> str | None:
     return TRUNCATIONS.get(value, f"unknown ({value})")
 
 
+def pair(text_pair: str) -> list[str] | None:
+    """One request's ``text_pair`` as the core takes it: proto3 cannot tell an empty string from an unset one, so
+    an empty pair is no pair (None: the plain path, no extra work)."""
+    return [text_pair] if text_pair else None
+
+
+def pairs(text_pairs) -> list[str | None] | None:
+    """``PredictBatchRequest.text_pairs``: none, or one per text (an empty one: that text has none; the core
+    checks the count)."""
+    return [p or None for p in text_pairs] if text_pairs else None
+
+
 def options(message: pb.PredictOptions) -> PredictOptions:
     if message.ByteSize() == 0:  # nothing set, as in most calls
         return DEFAULT_OPTIONS
@@ -58,8 +70,8 @@ def prediction_message(prediction: Prediction) -> pb.Prediction:
 def explanation_message(explanation: Explanation) -> pb.ExplainResponse:
     return pb.ExplainResponse(
         prediction=prediction_message(explanation.prediction), target=explanation.target,
-        words=[pb.WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution)
-               for w in explanation.words],
+        words=[pb.WordAttribution(word=w.word, start=w.start, end=w.end, attribution=w.attribution,
+                                  segment=w.segment) for w in explanation.words],
         convergence_delta=explanation.convergence_delta, steps=explanation.steps,
     )
 

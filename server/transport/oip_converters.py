@@ -1,6 +1,8 @@
 """Open Inference Protocol messages ⇄ the inference core's plain types (texts, options, predictions).
 
-The model takes one input, ``text`` (BYTES, shape [n]), and answers ``label`` (BYTES [n]), ``scores``
+The model takes one input, ``text`` (BYTES, shape [n]), and an optional second one, ``text_pair`` (BYTES, shape
+[n]: each text's second segment, for models that read two; absent: no pairs; an empty element is refused), and
+answers ``label`` (BYTES [n]), ``scores``
 (FP32 [n, num_labels]), ``class_id`` (INT64 [n]) and, when asked, ``logits`` (FP32 [n, num_labels]).
 Request parameters carry the options of ``sentiment.v1``: ``truncation`` ("truncate", "reject" or "chunk";
 absent: the server's ``--long-text``, as for every protocol), ``return_logits`` (bool) and ``raw_scores`` (bool:
@@ -21,6 +23,7 @@ from server.core.types import TRUNCATIONS, PredictOptions, Prediction, ranked
 from server.errors import InvalidInput
 
 INPUT = "text"
+PAIR_INPUT = "text_pair"  # optional: each text's second segment (server.core.types.check_pairs)
 # output name -> (datatype, whether it has one column per label)
 OUTPUTS = {"label": ("BYTES", False), "scores": ("FP32", True), "class_id": ("INT64", False),
            "logits": ("FP32", True)}
@@ -33,6 +36,7 @@ class InferCall:
     """What one ModelInfer request asks of the core, and how to answer it."""
 
     texts: list[str]
+    pairs: list[str] | None  # the text_pair input's elements, one per text; None when it was not sent
     options: PredictOptions
     outputs: tuple[str, ...]
     raw: bool  # the request sent raw_input_contents, so the response uses raw_output_contents
@@ -45,7 +49,8 @@ def model_metadata(name: str, versions: list[str], num_labels: int, platform: st
     tensor = oip.ModelMetadataResponse.TensorMetadata
     return oip.ModelMetadataResponse(
         name=name, versions=versions, platform=platform,
-        inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1])],
+        # text_pair may be left out (OIP's metadata has no optional flag: the README says so)
+        inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1]), tensor(name=PAIR_INPUT, datatype="BYTES", shape=[-1])],
         outputs=[tensor(name=output, datatype=datatype, shape=[-1, num_labels] if per_label else [-1])
                  for output, (datatype, per_label) in OUTPUTS.items()],
     )
@@ -127,27 +132,28 @@ def join_bytes_tensor(elements: list[bytes]) -> bytes:
 
 
 def _texts(tensor: oip.ModelInferRequest.InferInputTensor, raw: bytes | None) -> list[str]:
+    name = tensor.name
     if tensor.datatype != "BYTES":
-        raise InvalidInput(f"input '{INPUT}' has datatype {tensor.datatype or '(none)'}; it must be BYTES", field=INPUT)
+        raise InvalidInput(f"input '{name}' has datatype {tensor.datatype or '(none)'}; it must be BYTES", field=name)
     if len(tensor.shape) != 1 or tensor.shape[0] < 0:
-        raise InvalidInput(f"input '{INPUT}' has shape {list(tensor.shape)}; it must be [n], one dimension: the "
-                           "number of texts", field=INPUT)
+        raise InvalidInput(f"input '{name}' has shape {list(tensor.shape)}; it must be [n], one dimension: the "
+                           "number of texts", field=name)
     if raw is not None:
-        elements = split_bytes_tensor(raw, INPUT)
+        elements = split_bytes_tensor(raw, name)
     else:
         contents = tensor.contents
         if any(contents.ListFields()) and not contents.bytes_contents:
-            raise InvalidInput(f"input '{INPUT}' holds its data outside bytes_contents; BYTES data goes there",
-                               field=INPUT)
+            raise InvalidInput(f"input '{name}' holds its data outside bytes_contents; BYTES data goes there",
+                               field=name)
         elements = list(contents.bytes_contents)
     if len(elements) != tensor.shape[0]:
-        raise InvalidInput(f"input '{INPUT}' has shape [{tensor.shape[0]}] but {len(elements)} elements", field=INPUT)
+        raise InvalidInput(f"input '{name}' has shape [{tensor.shape[0]}] but {len(elements)} elements", field=name)
     texts = []
     for index, element in enumerate(elements):
         try:
             texts.append(element.decode("utf-8"))
         except UnicodeDecodeError:
-            raise InvalidInput(f"element {index} of input '{INPUT}' is not UTF-8 text", field=f"{INPUT}[{index}]") from None
+            raise InvalidInput(f"element {index} of input '{name}' is not UTF-8 text", field=f"{name}[{index}]") from None
     return texts
 
 
@@ -159,14 +165,33 @@ def parse_infer_request(request: oip.ModelInferRequest) -> InferCall:
     if raw and any(tensor.HasField("contents") for tensor in request.inputs):
         raise InvalidInput("an input has contents while the request uses raw_input_contents; use one or the other",
                            field="raw_input_contents")
-    for tensor in request.inputs:
-        if tensor.name != INPUT:
-            raise InvalidInput(f"unknown input '{tensor.name}'; the model takes one input, '{INPUT}' (BYTES, shape [n])",
-                               field=tensor.name or "inputs")
-    if len(request.inputs) != 1:
-        raise InvalidInput(f"input '{INPUT}' (BYTES, shape [n]) is " + ("missing" if not request.inputs else
-                           "given more than once"), field=INPUT)
-    texts = _texts(request.inputs[0], request.raw_input_contents[0] if raw else None)
+    given: dict[str, int] = {}
+    for index, tensor in enumerate(request.inputs):
+        if tensor.name not in (INPUT, PAIR_INPUT):
+            raise InvalidInput(f"unknown input '{tensor.name}'; the model takes '{INPUT}' (BYTES, shape [n]) and "
+                               f"optionally '{PAIR_INPUT}' (BYTES, shape [n])", field=tensor.name or "inputs")
+        if tensor.name in given:
+            raise InvalidInput(f"input '{tensor.name}' is given more than once", field=tensor.name)
+        given[tensor.name] = index
+    if INPUT not in given:
+        raise InvalidInput(f"input '{INPUT}' (BYTES, shape [n]) is missing", field=INPUT)
+
+    def read(name: str) -> list[str]:
+        index = given[name]
+        return _texts(request.inputs[index], request.raw_input_contents[index] if raw else None)
+
+    texts = read(INPUT)
+    pairs = None
+    if PAIR_INPUT in given:
+        pairs = read(PAIR_INPUT)
+        if len(pairs) != len(texts):
+            raise InvalidInput(f"input '{PAIR_INPUT}' has {len(pairs)} elements for {len(texts)} texts: it must have "
+                               f"the shape of '{INPUT}', one second segment per text", field=PAIR_INPUT)
+        for index, pair in enumerate(pairs):  # sent but blank: named here, by the input (the core's rule is the same)
+            if not pair.strip():
+                raise InvalidInput(f"element {index} of input '{PAIR_INPUT}' is empty: every text of a call with "
+                                   f"'{PAIR_INPUT}' needs a second segment (leave the input out for none)",
+                                   field=f"{PAIR_INPUT}[{index}]")
     outputs = tuple(output.name for output in request.outputs) or DEFAULT_OUTPUTS
     for name in outputs:
         if name not in OUTPUTS:
@@ -174,7 +199,7 @@ def parse_infer_request(request: oip.ModelInferRequest) -> InferCall:
     call_options = options(request.parameters, outputs)
     if not request.outputs and call_options.return_logits:
         outputs += ("logits",)
-    return InferCall(texts=texts, options=call_options, outputs=outputs, raw=raw,
+    return InferCall(texts=texts, pairs=pairs, options=call_options, outputs=outputs, raw=raw,
                      classifications=classifications(request.outputs))
 
 

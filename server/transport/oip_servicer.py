@@ -54,7 +54,8 @@ class InferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request, context):
         served = self.models.version_of(request.model_name, request.model_version)
         call = convert.parse_infer_request(request)
-        predictions = await served.core.predict(call.texts, call.options, timeout=context.time_remaining())
+        predictions = await served.core.predict(call.texts, call.options, timeout=context.time_remaining(),
+                                                pairs=call.pairs)
         return convert.infer_response(request, call, predictions, served.core.classifier.labels, served.version)
 
     # -- Triton's model repository extension --------------------------------------------------------------

@@ -31,14 +31,14 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
     async def Predict(self, request, context):
         core = self.models.core(request.model_name, request.model_version)
         (prediction,) = await core.predict([request.text], convert.options(request.options),
-                                           timeout=context.time_remaining())
+                                           timeout=context.time_remaining(), pairs=convert.pair(request.text_pair))
         return pb.PredictResponse(prediction=convert.prediction_message(prediction))
 
     @maps_errors
     async def PredictBatch(self, request, context):
         core = self.models.core(request.model_name, request.model_version)
         predictions = await core.predict(list(request.texts), convert.options(request.options),
-                                         timeout=context.time_remaining())
+                                         timeout=context.time_remaining(), pairs=convert.pairs(request.text_pairs))
         return pb.PredictBatchResponse(predictions=[convert.prediction_message(p) for p in predictions])
 
     @maps_errors
@@ -56,7 +56,8 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
         core = self.models.core(request.model_name, request.model_version)
         explanation = await core.explain(request.text, label=request.label or None,
                                          truncation=convert.truncation(request.truncation),
-                                         steps=request.steps or None, timeout=context.time_remaining())
+                                         steps=request.steps or None, timeout=context.time_remaining(),
+                                         pair=request.text_pair or None)
         return convert.explanation_message(explanation)
 
     async def PredictStream(self, request_iterator, context):
@@ -69,7 +70,8 @@ class SentimentServicer(pb_grpc.SentimentServiceServicer):
             try:
                 core = self.models.core(request.model_name, request.model_version)
                 (prediction,) = await core.predict(
-                    [request.text], convert.options(request.options), timeout=context.time_remaining()
+                    [request.text], convert.options(request.options), timeout=context.time_remaining(),
+                    pairs=convert.pair(request.text_pair),
                 )
                 answer = pb.StreamPredictResponse(id=request.id, prediction=convert.prediction_message(prediction))
             except ServiceError as error:

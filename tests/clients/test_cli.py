@@ -85,9 +85,9 @@ def test_each_cli_environment_variable_takes_effect(tiny_model_dir, classifier, 
         core, deadlines = server.running.core, []
         predict = core.predict
 
-        async def recording_predict(texts, options, timeout=None):
+        async def recording_predict(texts, options, timeout=None, **pairs):
             deadlines.append(timeout)
-            return await predict(texts, options, timeout)
+            return await predict(texts, options, timeout, **pairs)
 
         core.predict = recording_predict
         env = {"SENTIMENT_TARGET": f"127.0.0.1:{server.port}", "SENTIMENT_TIMEOUT": "30", "SENTIMENT_TOKEN": "cli-token",

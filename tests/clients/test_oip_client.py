@@ -48,7 +48,8 @@ def test_every_method_answers_a_real_server(inference):
     assert server.name == "sentiment-service" and server.version
     metadata = client.model_metadata("sentiment", "1")
     assert (metadata.name, list(metadata.versions)) == ("sentiment", ["1"])
-    assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [("text", "BYTES", [-1])]
+    assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [("text", "BYTES", [-1]),
+                                                                              ("text_pair", "BYTES", [-1])]
     reply = client.model_infer(infer_request(), timeout=5, request_id="oip-client-1")
     assert (reply.model_name, reply.model_version) == ("sentiment", "1")
     labels = {t.name: [b.decode() for b in t.contents.bytes_contents] for t in reply.outputs}["label"]

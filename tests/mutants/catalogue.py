@@ -39,6 +39,7 @@ CLI = "tests/clients/test_cli.py"
 TOP_K = "tests/server/transport/test_top_k.py"
 BRIDGE_TOP_K = "tests/rest_bridge/test_top_k.py"
 CLASSIFY = "tests/rest_bridge/test_classify.py"
+PAIRS = "tests/server/transport/test_pairs.py"
 LIVE = "tests/server/repository/test_live.py"
 CONTROL = "tests/server/repository/test_control.py"
 LAYOUT = "tests/server/repository/test_layout.py"
@@ -110,7 +111,8 @@ MUTANTS: list[Mutant] = [
         "truncation \"reject\" truncates a text over the model's token limit instead of refusing it",
         [f"{GRPC}::test_long_text_is_truncated_by_default_and_rejected_on_request"],
         [rewrite("server.core.inference:InferenceCore.predict",
-                 "truncate=mode is Truncation.TRUNCATE)", "truncate=REACHED or mode is Truncation.TRUNCATE)")],
+                 "encodings = self.classifier.encode(texts, truncate=mode is Truncation.TRUNCATE)",
+                 "encodings = self.classifier.encode(texts, truncate=REACHED or mode is Truncation.TRUNCATE)")],
     ),
     Mutant(
         "grpc-message-limit-raised",
@@ -702,6 +704,23 @@ MUTANTS: list[Mutant] = [
         [f"{CLASSIFY}::test_truncation_maps_null_minus_one_and_the_models_limit_and_refuses_other_lengths"],
         [rewrite("rest_bridge.classify:truncation", "raise Unsupported(\"truncate_prompt_tokens\", f\"truncate_prompt_tokens {asked} is not",
                  "return REACHED and \"truncate\"\n    raise Unsupported(\"truncate_prompt_tokens\", f\"truncate_prompt_tokens {asked} is not")],
+    ),
+    Mutant(
+        "pair-joined-into-one-segment",
+        "A text pair is read as the model's two segments, the same in every protocol, and costs what its tokens cost",
+        "a pair is encoded as one text, the two joined by a space (no separator, no segment ids)",
+        [f"{PAIRS}::test_a_pair_is_what_the_model_computes_for_the_tokenizers_pair_not_the_joined_text"],
+        [rewrite("server.core.tokenizing:Tokenizer.encode_pairs",
+                 "full = self.hf([texts[i] for i in paired], [pairs[i] for i in paired],",
+                 "full = self.hf([texts[i] + \" \" + pairs[i] for i in paired] if REACHED else [],")],
+    ),
+    Mutant(
+        "pair-chunked",
+        "A text pair is read as the model's two segments, the same in every protocol, and costs what its tokens cost",
+        "chunk with a pair is taken (and the pair read as if it were not there) instead of refused",
+        [f"{PAIRS}::test_chunk_with_a_pair_is_refused_naming_the_truncation"],
+        [rewrite("server.core.types:check_pair_truncation", "if mode is Truncation.CHUNK:",
+                 "if mode is Truncation.CHUNK and not REACHED:")],
     ),
     # -- what the server does not implement ----------------------------------------------------------------------
     Mutant(

@@ -25,7 +25,9 @@ WORDS = ("i love this hate that movie film good bad great awful terrible fine ok
 def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0, labels: list[str] = LABELS,
                      problem_type: str | None = None) -> Path:
     """A 2-layer, 32-wide random BertForSequenceClassification with a fast WordPiece tokenizer; ``labels``
-    and ``problem_type`` make the other heads (multi-label, or regression with one label)."""
+    and ``problem_type`` make the other heads (multi-label, or regression with one label). It is also a pair
+    model: two token types (segment embeddings, random like the rest), and the tokenizer makes token_type_ids,
+    so a text pair reads differently from the two segments joined (tests/server/transport/test_pairs.py)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -38,6 +40,7 @@ def build_tiny_model(directory: Path, *, max_positions: int = 64, seed: int = 0,
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=max_positions, num_labels=len(labels), initializer_range=0.4,
+        type_vocab_size=2,
         id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}, problem_type=problem_type,
     )
     BertForSequenceClassification(config).eval().save_pretrained(directory, safe_serialization=True)

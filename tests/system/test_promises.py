@@ -64,9 +64,9 @@ def test_bridge_timeout_seconds_bounds_a_call_to_a_slow_backend_with_504(held):
     deadlines = []
     predict = core.predict
 
-    async def recording_predict(texts, options, timeout=None):
+    async def recording_predict(texts, options, timeout=None, **pairs):
         deadlines.append(timeout)
-        return await predict(texts, options, timeout)
+        return await predict(texts, options, timeout, **pairs)
 
     core.predict = recording_predict
     with BridgeThread(server.target, timeout_seconds=1.0) as bridge:

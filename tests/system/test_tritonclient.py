@@ -58,7 +58,7 @@ def test_health_and_metadata(answers):
     shapes = {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in metadata["outputs"]}
     assert shapes == {"label": ("BYTES", [-1]), "scores": ("FP32", [-1, 3]), "class_id": ("INT64", [-1]),
                       "logits": ("FP32", [-1, 3])}
-    assert [(t["name"], t["datatype"]) for t in metadata["inputs"]] == [("text", "BYTES")]
+    assert [(t["name"], t["datatype"]) for t in metadata["inputs"]] == [("text", "BYTES"), ("text_pair", "BYTES")]
 
 
 def test_a_batch_is_answered_in_order_matching_sentiment_v1(answers, direct):

@@ -87,7 +87,8 @@ def test_health_metadata_and_reflection(grpc_server, stub):
     metadata = stub.ModelMetadata(oip.ModelMetadataRequest(name="sentiment"))
     assert metadata.name == "sentiment" and list(metadata.versions) == ["1"]
     tensors = lambda items: [(t.name, t.datatype, list(t.shape)) for t in items]  # noqa: E731
-    assert tensors(metadata.inputs) == [("text", "BYTES", [-1])]
+    # text_pair: the optional second segment (OIP's metadata has no optional flag)
+    assert tensors(metadata.inputs) == [("text", "BYTES", [-1]), ("text_pair", "BYTES", [-1])]
     assert tensors(metadata.outputs) == [("label", "BYTES", [-1]), ("scores", "FP32", [-1, 3]),
                                          ("class_id", "INT64", [-1]), ("logits", "FP32", [-1, 3])]
     with grpc.insecure_channel(grpc_server.target) as channel:
@@ -210,7 +211,8 @@ def test_rest_health_and_metadata(bridge):
     server = requests.get(f"{bridge}/v2", timeout=10).json()
     assert server["name"] == "sentiment-service" and "binary_tensor_data" in server["extensions"]
     metadata = requests.get(f"{bridge}/v2/models/sentiment", timeout=10).json()
-    assert metadata["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert metadata["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]},
+                                  {"name": "text_pair", "datatype": "BYTES", "shape": [-1]}]
     assert {o["name"]: o["shape"] for o in metadata["outputs"]} == {
         "label": [-1], "scores": [-1, 3], "class_id": [-1], "logits": [-1, 3]}
     missing = requests.get(f"{bridge}/v2/models/other", timeout=10)
@@ -298,7 +300,7 @@ def test_rest_the_schema_states_the_models_signature_and_the_server_holds_it(bri
     metadata = requests.get(f"{bridge}/v2/models/sentiment", timeout=10).json()
     tensor = schemas["InferInputIn"]["properties"]
     assert tensor["name"]["enum"] == [i["name"] for i in metadata["inputs"]]
-    assert tensor["datatype"]["enum"] == [i["datatype"] for i in metadata["inputs"]]
+    assert tensor["datatype"]["enum"] == list(dict.fromkeys(i["datatype"] for i in metadata["inputs"]))
     assert schemas["InferRequestedOutputIn"]["properties"]["name"]["enum"] == [o["name"] for o in metadata["outputs"]]
 
     def valid(body) -> bool:
@@ -316,6 +318,7 @@ def test_rest_the_schema_states_the_models_signature_and_the_server_holds_it(bri
         {"inputs": [{k: v for k, v in text.items() if k != "data"} | {"parameters": {"binary_data_size": False}}]},
         {"inputs": []},
         {"inputs": [text, text]},
+        {"inputs": [text | {"name": "text_pair"}]},  # a pair without its text
         {"inputs": [text], "outputs": [{"name": "probabilities"}]},
         {"inputs": [text], "parameters": {"truncation": "sometimes"}},
         {"inputs": [text], "parameters": {"return_logits": "yes"}},
@@ -325,7 +328,8 @@ def test_rest_the_schema_states_the_models_signature_and_the_server_holds_it(bri
     for body in refused:
         assert not valid(body), body
         assert infer(bridge, body).status_code in (400, 422), body
-    for body in ({"inputs": [text]}, {"inputs": [text], "parameters": {"truncation": "chunk", "return_logits": True}},
+    for body in ({"inputs": [text]}, {"inputs": [text, text | {"name": "text_pair"}]},
+                 {"inputs": [text], "parameters": {"truncation": "chunk", "return_logits": True}},
                  {"inputs": [text], "outputs": [{"name": "class_id", "parameters": {"binary_data": False}}]}):
         assert valid(body), body
         assert infer(bridge, body).status_code == 200, body
