@@ -121,3 +121,34 @@ def test_the_server_loads_without_the_training_code():
 def test_the_launcher_loads_neither_the_server_nor_torch():
     loaded = loaded_after("import launcher.serve_all")
     assert "launcher" in loaded and not loaded & {"server", "training", "torch"}
+
+
+# Small modules with one job each (issue 26): the service's two packages keep every module and function short
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
+
+
+def oversized(package: Path) -> list[str]:
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(ROOT)
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            found.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+@pytest.mark.parametrize("package", ["server", "rest_bridge"])
+def test_no_module_over_300_lines_and_no_function_over_60(package):
+    assert oversized(ROOT / package) == []
+
+
+def test_the_size_check_sees_a_long_function(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    body = "\n".join(f"    x{i} = {i}" for i in range(61))
+    (tmp_path / "long.py").write_text(f"def long():\n{body}\n")
+    assert oversized(tmp_path) == ["long.py:1 long: 62 lines"]
