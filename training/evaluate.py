@@ -1,4 +1,5 @@
-"""Accuracy, macro-F1, per-class precision/recall and the confusion matrix of a model on labelled texts."""
+"""Accuracy, macro-F1, per-class precision/recall and the confusion matrix of a model on labelled texts (and text
+pairs: rows with a second segment are encoded as the server encodes ``text_pair``)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,26 @@ def classification_metrics(true: list[str], predicted: list[str], labels: list[s
     }
 
 
-def predict(classifier, texts: list[str], only_labels: list[str] | None = None) -> list[str]:
-    """Predicted label names; with ``only_labels``, the arg-max among those classes alone."""
-    logits = classifier.predict_logits(texts)
+def pair_logits(classifier, texts: list[str], pairs: list[str | None], batch_size: int = 64) -> np.ndarray:
+    """``predict_logits`` for texts with second segments (None: a text without one), through the server's own
+    pair encoding (``Tokenizer.encode_pairs``: cut longest-first, token_type_ids where the model reads them)."""
+    encodings = classifier.tokenizer.encode_pairs(texts, pairs)
+    order = sorted(range(len(texts)), key=lambda i: encodings[i].num_tokens)
+    out = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        out[chunk] = classifier.forward([encodings[i] for i in chunk])
+    return out
+
+
+def predict(classifier, texts: list[str], only_labels: list[str] | None = None,
+            pairs: list[str | None] | None = None) -> list[str]:
+    """Predicted label names; with ``only_labels``, the arg-max among those classes alone; ``pairs``: each text's
+    second segment (None: none)."""
+    if pairs is not None and any(pair is not None for pair in pairs):
+        logits = pair_logits(classifier, texts, pairs)
+    else:
+        logits = classifier.predict_logits(texts)
     columns = [classifier.labels.index(n) for n in only_labels] if only_labels else list(range(len(classifier.labels)))
     best = logits[:, columns].argmax(axis=1)
     return [classifier.labels[columns[i]] for i in best]
@@ -52,7 +70,8 @@ def predict(classifier, texts: list[str], only_labels: list[str] | None = None) 
 
 def evaluate_model(model_dir: str | Path, examples: list[Example], *, only_labels: list[str] | None = None,
                    classifier=None) -> dict:
-    """Evaluate a model directory; labels in the file must be the model's label names (or class ids)."""
+    """Evaluate a model directory; labels in the file must be the model's label names (or class ids). Examples
+    with a ``text_pair`` (``training.train.PairedExample``) are read as text pairs."""
     if classifier is None:
         from server.core.classifier import SequenceClassifier
 
@@ -62,7 +81,8 @@ def evaluate_model(model_dir: str | Path, examples: list[Example], *, only_label
     unknown = set(true) - set(names)
     if unknown:
         raise ValueError(f"labels {sorted(unknown)} are not the model's labels {names}")
-    predicted = predict(classifier, [e.text for e in examples], only_labels)
+    pairs = [getattr(e, "text_pair", None) for e in examples]
+    predicted = predict(classifier, [e.text for e in examples], only_labels, pairs)
     return classification_metrics(true, predicted, only_labels or names)
 
 
@@ -93,11 +113,20 @@ class EvaluateSettings(BaseSettings):
     data_file: Path = Field(description="Labelled data (.csv or .jsonl with text and label).")
     output_json: Path | None = Field(None, description="Where to write the metrics as JSON.")
     only_labels: list[str] | None = Field(None, description="Restrict predictions to these labels (e.g. negative positive for binary data).")
+    pair_field: str | None = Field(
+        None, description="Column with each row's second segment, read as a text pair as the server reads "
+                          "text_pair (blank, null or absent: that row is a single text). Default: none.")
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = EvaluateSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv)
-    metrics = evaluate_model(settings.model, read_labelled_file(settings.data_file), only_labels=settings.only_labels)
+    if settings.pair_field:
+        from training.train import read_paired_file
+
+        examples = read_paired_file(settings.data_file, settings.pair_field)
+    else:
+        examples = read_labelled_file(settings.data_file)
+    metrics = evaluate_model(settings.model, examples, only_labels=settings.only_labels)
     print(format_report(metrics))
     if settings.output_json:
         settings.output_json.write_text(json.dumps(metrics, indent=2))

@@ -1,7 +1,13 @@
-"""Fine-tune any BERT-family checkpoint on labelled texts and save a standard Hugging Face model directory."""
+"""Fine-tune any BERT-family checkpoint on labelled texts and save a standard Hugging Face model directory.
+
+A row may carry a second segment (``--pair-field``: an aspect, a hypothesis, a query), read as a text pair the
+way the server reads ``text_pair``: ``tokenizer(text, pair, truncation="longest_first")``, with segment ids
+(``token_type_ids``) where the model has segment embeddings. Rows without one take the single-text path unchanged.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import random
@@ -16,8 +22,68 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
+from server.engines import reads_token_types
 from server.hardware import cpu_has_fast_bf16
 from training.data import Example, label_names, read_labelled_file
+
+
+@dataclass(frozen=True)
+class PairedExample(Example):
+    """A labelled text with its second segment (None: the row has none and is read as a single text)."""
+
+    text_pair: str | None = None
+
+
+def read_paired_file(path: str | Path, pair_field: str, text_field: str = "text",
+                     label_field: str = "label") -> list[PairedExample]:
+    """``read_labelled_file``'s rows (same formats, same rule for blank texts), each with its second segment from
+    ``pair_field``: a blank, null or absent value means no pair. A file where no row has one is refused (a
+    misspelt column would otherwise train a single-text model without a word said)."""
+    path = Path(path)
+    if path.suffix.lower() in {".jsonl", ".json", ".ndjson"}:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    examples = []
+    for number, row in enumerate(rows, start=1):
+        if text_field not in row or label_field not in row:
+            raise ValueError(f"{path}: row {number} lacks the {text_field!r} or {label_field!r} field")
+        text = str(row[text_field]).strip()
+        pair = row.get(pair_field)
+        pair = str(pair).strip() if pair is not None else ""
+        if text:
+            examples.append(PairedExample(text=text, label=str(row[label_field]).strip(), text_pair=pair or None))
+    if not examples:
+        raise ValueError(f"{path}: no labelled rows")
+    if all(e.text_pair is None for e in examples):
+        raise ValueError(f"{path}: no row has a {pair_field!r} value (the pair field); the last row's fields "
+                         f"are {sorted(map(str, rows[-1]))}")
+    return examples
+
+
+def encode_pairs(tokenizer, texts: list[str], pairs: list[str | None], max_length: int,
+                 segments: bool) -> tuple[list[list[int]], list[list[int]] | None]:
+    """Token ids of texts with their second segments, as the server encodes them (``Tokenizer.encode_pairs``):
+    a pair through the tokenizer's pair handling, cut longest-first; a text without one as a single text. With
+    ``segments`` (the model reads token types and the tokenizer makes them), also each row's token_type_ids
+    (0 for the text, 1 for the pair; all 0 for a single text); otherwise None."""
+    segments = segments and "token_type_ids" in tokenizer.model_input_names
+    ids: list[list[int]] = [[] for _ in texts]
+    types: list[list[int]] = [[] for _ in texts]
+    alone = [i for i, pair in enumerate(pairs) if pair is None]
+    if alone:
+        single = tokenizer([texts[i] for i in alone], truncation=True, max_length=max_length)["input_ids"]
+        for i, row in zip(alone, single):
+            ids[i], types[i] = row, [0] * len(row)
+    paired = [i for i, pair in enumerate(pairs) if pair is not None]
+    if paired:
+        both = tokenizer([texts[i] for i in paired], [pairs[i] for i in paired], truncation="longest_first",
+                         max_length=max_length, return_token_type_ids=segments)
+        for row, i in enumerate(paired):
+            ids[i] = both["input_ids"][row]
+            types[i] = both["token_type_ids"][row] if segments else []
+    return ids, types if segments else None
 
 
 @dataclass
@@ -105,8 +171,10 @@ def _head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 def _train_steps(model, tokenizer, encoded, targets, masks, weights, options: TrainOptions, rng: random.Random,
                  parameters: list[torch.nn.Parameter], steps: int, learning_rate: float, use_bf16: bool,
-                 desc: str, progress: bool) -> float:
-    """``steps`` AdamW steps (linear warm-up and decay) on ``parameters``; returns the smoothed final loss."""
+                 desc: str, progress: bool, token_types: list[list[int]] | None = None) -> float:
+    """``steps`` AdamW steps (linear warm-up and decay) on ``parameters``; returns the smoothed final loss.
+    ``token_types``: each row's segment ids (text pairs), padded with the tokenizer's pad type (0) and passed to
+    the model; None: the model gets none (single texts, as always)."""
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=options.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * options.warmup_ratio), steps)
     weighted = bool((weights != 1.0).any())
@@ -118,9 +186,15 @@ def _train_steps(model, tokenizer, encoded, targets, masks, weights, options: Tr
         if not batches:
             batches = _length_bucketed_batches([len(ids) for ids in encoded], options.batch_size, rng)
         batch = batches.pop()
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        features = {"input_ids": [encoded[i] for i in batch]}
+        if token_types is not None:
+            features["token_type_ids"] = [token_types[i] for i in batch]
+        padded = tokenizer.pad(features, return_tensors="pt")
+        inputs = {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}
+        if token_types is not None:
+            inputs["token_type_ids"] = padded["token_type_ids"]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            logits = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
+            logits = model(**inputs).logits
         loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch],
                                     weights[batch] if weighted else None, options.label_smoothing)
         loss.backward()
@@ -145,7 +219,9 @@ def fine_tune(
     options: TrainOptions | None = None,
     progress: bool = True,
 ) -> TrainReport:
-    """Train ``base_model`` with a fresh head over ``labels`` and write weights, config and tokenizer."""
+    """Train ``base_model`` with a fresh head over ``labels`` and write weights, config and tokenizer. Examples
+    with a ``text_pair`` (``PairedExample``) are read as text pairs (``encode_pairs``); without any, the
+    single-text path is exactly what it always was."""
     options = options or TrainOptions()
     labels = labels or label_names(examples)
     label_index = {name: i for i, name in enumerate(labels)}
@@ -170,7 +246,13 @@ def fine_tune(
         model.get_input_embeddings().weight.requires_grad_(False)
     if options.freeze_layers:
         freeze_bottom(model, options.freeze_layers)
-    encoded = tokenizer([e.text for e in examples], truncation=True, max_length=options.max_length)["input_ids"]
+    pairs = [getattr(e, "text_pair", None) for e in examples]
+    token_types = None
+    if any(pair is not None for pair in pairs):
+        encoded, token_types = encode_pairs(tokenizer, [e.text for e in examples], pairs, options.max_length,
+                                            segments=reads_token_types(model.config))
+    else:
+        encoded = tokenizer([e.text for e in examples], truncation=True, max_length=options.max_length)["input_ids"]
     targets = [label_index[e.label] for e in examples]
     # Classes outside an example's candidates get -inf logits in its loss (see Example.candidates)
     masks = torch.zeros((len(examples), len(labels)))
@@ -192,12 +274,12 @@ def fine_tune(
             parameter.requires_grad_(True)
         _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, head,
                      max(1, round(steps_per_epoch * options.probe_epochs)), options.probe_learning_rate, use_bf16,
-                     "probe", progress)
+                     "probe", progress, token_types)
         for parameter in model.parameters():
             parameter.requires_grad_(wanted[id(parameter)])
     trainable = [p for p in model.parameters() if p.requires_grad]
     smoothed = _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, trainable, total_steps,
-                            options.learning_rate, use_bf16, "train", progress)
+                            options.learning_rate, use_bf16, "train", progress, token_types)
     seconds = time.perf_counter() - started
 
     output_dir = Path(output_dir)
@@ -230,7 +312,8 @@ def write_model_card(output_dir: str | Path, title: str, sections: dict[str, str
 
 
 class TrainSettings(BaseSettings):
-    """Fine-tune a BERT-family checkpoint on a labelled CSV/JSONL file (columns ``text`` and ``label``)."""
+    """Fine-tune a BERT-family checkpoint on a labelled CSV/JSONL file (columns ``text`` and ``label``, and with
+    ``--pair-field`` a second segment per row)."""
 
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_TRAIN_", cli_kebab_case=True, cli_prog_name="sentiment-train")
 
@@ -238,7 +321,13 @@ class TrainSettings(BaseSettings):
     train_file: Path = Field(description="Labelled training data (.csv or .jsonl).")
     output_dir: Path = Field(description="Where to write the fine-tuned model directory.")
     eval_file: Path | None = Field(None, description="Optional held-out file evaluated after training.")
-    max_length: int = Field(128, description="Tokens per training text (longer texts are cut).")
+    pair_field: str | None = Field(
+        None, description="Column with each row's second segment (an aspect, a hypothesis), read as a text pair as "
+                          "the server reads text_pair: tokenizer(text, pair), longer segment cut first. A blank, "
+                          "null or absent value: that row is a single text. Default: none, every row a single "
+                          "text. Applies to --eval-file too.")
+    max_length: int = Field(128, description="Tokens per training text (longer texts are cut; a pair: its longer "
+                                             "segment first).")
     batch_size: int = Field(32, description="Texts per optimisation step.")
     learning_rate: float = Field(5e-5, description="Peak AdamW learning rate (linear warm-up and decay).")
     epochs: float = Field(1.0, description="Passes over the training data (fractions allowed).")
@@ -253,7 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = TrainSettings(_cli_parse_args=sys.argv[1:] if argv is None else argv)
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    examples = read_labelled_file(settings.train_file)
+
+    def read(path: Path) -> list[Example]:
+        return read_paired_file(path, settings.pair_field) if settings.pair_field else read_labelled_file(path)
+
+    examples = read(settings.train_file)
+    held_out = read(settings.eval_file) if settings.eval_file else None  # a bad file fails before training, not after
     options = TrainOptions(
         max_length=settings.max_length,
         batch_size=settings.batch_size,
@@ -270,10 +364,15 @@ def main(argv: list[str] | None = None) -> None:
         "Model": f"Fine-tuned from `{report.base_model}` for sequence classification over {report.labels}.",
         "Data": f"{report.train_examples} labelled texts from `{settings.train_file}`.",
     }
+    if settings.pair_field:
+        paired = sum(getattr(e, "text_pair", None) is not None for e in examples)
+        record["pair_field"] = settings.pair_field
+        sections["Data"] += (f" {paired} of them with a second segment (column `{settings.pair_field}`), read as "
+                             "a text pair: serve them with `text_pair`.")
     if settings.eval_file:
         from training.evaluate import evaluate_model, format_report
 
-        evaluation = evaluate_model(settings.output_dir, read_labelled_file(settings.eval_file))
+        evaluation = evaluate_model(settings.output_dir, held_out)
         print(format_report(evaluation))
         record["evaluation"] = evaluation
         sections["Evaluation"] = f"On `{settings.eval_file}`:\n\n```\n{format_report(evaluation)}\n```"
