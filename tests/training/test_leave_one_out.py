@@ -170,9 +170,10 @@ def test_a_recipe_trial_trains_at_its_budget_appends_its_scores_and_tabulates_th
     capsys.readouterr()
     recipe_trial.main(["--results", str(results)])
     table = capsys.readouterr().out.splitlines()
-    # the changes column is against recipe v3 (the recipe before the written corpus), whatever the defaults are now
+    # the changes column is against recipe v3 (the recipe before the written corpus), whatever the defaults are now:
+    # the trial starts from Recipe() (v4, no probe), so the probe's absence is a change from v3
     assert table[2].startswith("| first | train_tweets=40, train_rotten_tomatoes=30, train_imdb=10, max_length=16, "
-                               "batch_size=8 | 16 |")
+                               "batch_size=8, probe_epochs=0.0 | 16 |")
     assert len(table) == 4 and {line.count("|") for line in table} == {18}
 
 
