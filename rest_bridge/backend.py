@@ -61,7 +61,7 @@ class Backend:
     def remaining_seconds(self, budget: float | None = None) -> float:
         """What is left of this request's own timeout: the bridge's setting (or ``budget``, for calls that take
         longer, a model's load), or less when the caller sends ``X-Request-Timeout`` (seconds), minus the time
-        spent so far."""
+        spent so far; ``SentimentError`` DEADLINE_EXCEEDED (504) when nothing is left."""
         budget = budget or self.settings.timeout_seconds
         asked = request.headers.get("X-Request-Timeout")
         if asked:
@@ -69,8 +69,10 @@ class Backend:
                 budget = min(budget, max(0.0, float(asked)))
             except ValueError:
                 pass
-        # a budget already spent still yields a positive (tiny) deadline: the call then fails DEADLINE_EXCEEDED
-        return max(1e-6, budget - (time.monotonic() - request.environ["sentiment.started"]))
+        left = budget - (time.monotonic() - request.environ["sentiment.started"])
+        if left <= 0:  # spent already: no call is made (a fast backend could still answer within a tiny deadline)
+            raise SentimentError("DEADLINE_EXCEEDED", f"the request's {budget:g}s timeout passed before the call")
+        return left
 
     # -- calls -------------------------------------------------------------------------------------------
 
