@@ -12,27 +12,45 @@ from pydantic import BaseModel, ValidationError
 from clients.errors import SentimentError
 from clients.types import ModelVersion, PredictOptions
 from rest_bridge.backend import Backend
-from rest_bridge.errors import error_response
+from rest_bridge.errors import HTTP_CODE_NAMES, error_response
 from rest_bridge.openapi import build_openapi
 from rest_bridge.schemas import ExplainIn, PredictIn
 from sentiment.common import __version__
 
 
-def parse_json(schema: type[BaseModel]):
-    """The body validated against ``schema``, or the error response (415, 400, 422) to send instead."""
+def parse_json(schema: type[BaseModel], invalid: int = 422):
+    """The body validated against ``schema``, or the error response (415, 400, or ``invalid`` for JSON of the
+    wrong shape: 422, or 400 where the protocol spoken says so, as vLLM's) to send instead."""
     if not request.is_json:
         return None, error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
     body = request.get_json(silent=True)
     if body is None:
         return None, error_response(400, "BAD_REQUEST", "the body is not valid JSON")
     if not isinstance(body, dict):
-        return None, error_response(422, "UNPROCESSABLE_ENTITY", "the body must be a JSON object")
+        return None, error_response(invalid, HTTP_CODE_NAMES[invalid], "the body must be a JSON object")
     try:
         return schema.model_validate(body), None
     except ValidationError as error:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in error.errors()]
+        problems = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in error.errors()]
         first = problems[0]
-        return None, error_response(422, "UNPROCESSABLE_ENTITY", first["message"], first["field"], problems)
+        return None, error_response(invalid, HTTP_CODE_NAMES[invalid], first["message"], first["field"], problems)
+
+
+# pydantic's names for the branches of a union and its validators, not fields a caller sent
+_BRANCH_MARKERS = {"str", "int", "float", "bool", "list", "dict", "none", "nullable", "union", "tagged-union",
+                   "function-after", "function-before", "function-wrap", "function-plain", "json-or-python"}
+
+
+def field_path(loc: tuple) -> str | None:
+    """A pydantic error location as the caller's field: ``("input", "list[str]", 2)`` is ``input[2]`` (the union
+    branch it was tried against is pydantic's, not the caller's), ``("texts", 0)`` is ``texts[0]``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not (set(part) & set("[](){}") or part in _BRANCH_MARKERS):
+            path += f".{part}" if path else part
+    return path or None
 
 
 def blank_pair(text_pair: str | None, text_pairs: list[str] | None) -> Response | None:

@@ -40,7 +40,7 @@ def classify_blueprint(backend: Backend) -> Blueprint:
     @api.post("/classify")
     @api.post("/v1/classify")
     def classify():
-        parsed, refused = parse_json(ClassifyIn)
+        parsed, refused = parse_json(ClassifyIn, invalid=400)  # vLLM answers a body of the wrong shape 400
         if refused:
             return refused
         refuse_unsupported(parsed)

@@ -7,11 +7,12 @@ from rest_bridge.classify_schemas import ClassificationOut, ClassifyIn, VllmErro
 # (model, mode) pairs for pydantic's models_json_schema
 MODELS = [(ClassifyIn, "validation"), (ClassificationOut, "serialization"), (VllmErrorOut, "serialization")]
 
-REASONS = {400: "Malformed JSON, a field set to what the server cannot do (truncate_prompt_tokens, truncation_side, "
-                "add_special_tokens, priority), or the server refused the input (INVALID_ARGUMENT)",
+REASONS = {400: "Malformed JSON, JSON of the wrong shape or types (as vLLM answers a validation error), a field set "
+                "to what the server cannot do (truncate_prompt_tokens, truncation_side, add_special_tokens, priority), "
+                "or the server refused the input (INVALID_ARGUMENT)",
            401: "Missing or wrong bearer token", 404: "The server serves no model of this name (NOT_FOUND)",
            413: "Body larger than the limit", 415: "Content-Type is not application/json",
-           422: "JSON of the wrong shape or types", 429: "The service is overloaded (see Retry-After)",
+           429: "The service is overloaded (see Retry-After)",
            503: "The backend is unavailable", 504: "The backend did not answer within the deadline"}
 
 
