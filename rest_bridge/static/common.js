@@ -112,12 +112,15 @@ const Api = (() => {
     return `${(100 * probability).toFixed(1)}%`;
   }
 
-  // One row per class: its name, a bar as long as its share of `scale` (1 for probabilities), the number.
-  function renderBars(container, values, { highlight, format, scale = 1 } = {}) {
-    const rows = Object.entries(values).map(([name, value]) => {
+  // One row per class (`values`: {name: value}, or [name, value] pairs kept in their order): its name, a bar as
+  // long as its share of `scale` above `floor` (0 to 1 for probabilities), the number.
+  function renderBars(container, values, { highlight, format, scale = 1, floor = 0 } = {}) {
+    const entries = Array.isArray(values) ? values : Object.entries(values);
+    const rows = entries.map(([name, value]) => {
       const row = document.createElement("div");
       row.className = "bar-row" + (name === highlight ? " is-top" : "");
       row.dataset.label = name;
+      row.dataset.value = String(value);
       const label = document.createElement("span");
       label.className = "bar-name";
       label.textContent = name;
@@ -125,7 +128,7 @@ const Api = (() => {
       track.className = "bar-track";
       const fill = document.createElement("span");
       fill.className = `bar-fill label-${name.replace(/[^a-z0-9_-]/gi, "")}`;
-      fill.style.width = `${Math.max(0, Math.min(1, value / (scale || 1))) * 100}%`;
+      fill.style.width = `${Math.max(0, Math.min(1, (value - floor) / (scale || 1))) * 100}%`;
       track.append(fill);
       const number = document.createElement("span");
       number.className = "bar-value";

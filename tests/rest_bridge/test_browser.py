@@ -239,3 +239,99 @@ def test_with_one_model_the_playground_offers_no_choice(bridge, visit):
     classify(page, "good film")
     page.wait_for_selector("#result:not([hidden])")
     assert page.is_hidden("#model-choice")
+
+
+# The tiny test model reads segment embeddings, so a pair changes its answer: this text alone reads neutral, with
+# the aspect "service" negative (with "food", positive). The tests check that this still holds before relying on it.
+PAIR_TEXT, PAIR = "the service was slow but the food was great", "service"
+
+
+def sent_json(request) -> dict:
+    return json.loads(request.value.post_data)
+
+
+def shown_bars(page) -> list[tuple[str, float, str]]:
+    """The result's bars: (label, the exact value the page drew, the number it wrote)."""
+    return [(b.get_attribute("data-label"), float(b.get_attribute("data-value")),
+             b.query_selector(".bar-value").inner_text()) for b in page.query_selector_all("#scores .bar-row")]
+
+
+def test_left_empty_the_pair_top_k_and_raw_inputs_change_no_request(bridge, visit):
+    page = visit(bridge.url).page
+    page.get_by_label("Text pair").fill("   ")  # blank is left empty: the bridge would refuse a blank pair
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as predicted, \
+            page.expect_request(lambda r: r.url.endswith("/explain")) as explained:
+        classify(page, "good film")
+    assert sent_json(predicted) == {"text": "good film", "truncation": "truncate"}
+    page.wait_for_selector("#result:not([hidden])")
+    assert sent_json(explained) == {"text": "good film", "label": page.inner_text("#label")}
+    assert [label for label, _, _ in shown_bars(page)] == LABELS and page.is_hidden("#scores-kind")
+    page.wait_for_selector("#highlights:not([hidden]) mark.word")
+    assert not page.query_selector_all("#highlights .segment")
+
+
+def test_a_text_pair_typed_in_reaches_the_server_and_the_page_shows_its_answer(bridge, visit):
+    expected = requests.post(f"{bridge.url}/predict", json={"text": PAIR_TEXT, "text_pair": PAIR}, timeout=10).json()
+    alone = requests.post(f"{bridge.url}/predict", json={"text": PAIR_TEXT}, timeout=10).json()
+    assert expected["label"] != alone["label"]  # the pair changes the answer, so the page shows which it sent
+    seen = visit(bridge.url)
+    page = seen.page
+    page.get_by_label("Text pair (optional: an aspect, a question, a second sentence)").fill(PAIR)
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as predicted:
+        classify(page, PAIR_TEXT)
+    assert sent_json(predicted) == {"text": PAIR_TEXT, "text_pair": PAIR, "truncation": "truncate"}
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.inner_text("#label") == expected["label"]
+    assert [(label, value) for label, value, _ in shown_bars(page)] == list(expected["scores"].items())
+    assert page.inner_text("#meta").startswith(f"{expected['num_tokens']} tokens (text and pair)")
+    seen.assert_stayed_on(bridge.url)
+
+
+def test_top_k_one_shows_exactly_one_label_the_best(bridge, visit):
+    text = "the food was good but the service was bad"
+    expected = requests.post(f"{bridge.url}/predict", json={"text": text, "top_k": 1}, timeout=10).json()
+    best = max(expected["scores"], key=expected["scores"].get)
+    assert [t["label"] for t in expected["top"]] == [best] == [expected["label"]]
+    page = visit(bridge.url).page
+    page.get_by_label("Top k labels").fill("1")
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as predicted:
+        classify(page, text)
+    assert sent_json(predicted) == {"text": text, "truncation": "truncate", "top_k": 1}
+    page.wait_for_selector("#result:not([hidden])")
+    assert shown_bars(page) == [(best, expected["top"][0]["score"], f"{100 * expected['scores'][best]:.1f}%")]
+    assert "best 1 of 3 labels" in page.inner_text("#scores-kind")
+
+
+def test_raw_scores_shows_the_logits_predict_gives_and_says_so(bridge, visit):
+    text = "i love this film"
+    raw = requests.post(f"{bridge.url}/predict", json={"text": text, "raw_scores": True, "top_k": 2}, timeout=10).json()
+    assert sum(raw["scores"].values()) != pytest.approx(1.0, abs=1e-3)  # logits, not probabilities
+    page = visit(bridge.url).page
+    page.get_by_label("Raw scores").check()
+    page.get_by_label("Top k labels").fill("2")
+    with page.expect_request(lambda r: r.url.endswith("/predict")) as predicted:
+        classify(page, text)
+    assert sent_json(predicted) == {"text": text, "truncation": "truncate", "top_k": 2, "raw_scores": True}
+    page.wait_for_selector("#result:not([hidden])")
+    assert shown_bars(page) == [(t["label"], t["score"], f"{t['score']:+.3f}") for t in raw["top"]]
+    assert "logits, not probabilities" in page.inner_text("#scores-kind")
+
+
+def test_an_explanation_of_a_pair_shows_the_words_of_both_segments(bridge, visit):
+    text, pair = "the food was good", "service night"
+    page = visit(bridge.url).page
+    page.get_by_label("Text pair").fill(pair)
+    with page.expect_request(lambda r: r.url.endswith("/explain")) as explained:
+        classify(page, text)
+    page.wait_for_selector("#highlights:not([hidden]) mark.word")
+    body = sent_json(explained)
+    assert body == {"text": text, "label": page.inner_text("#label"), "text_pair": pair}
+    words = requests.post(f"{bridge.url}/explain", json=body, timeout=60).json()["words"]
+    assert {w["segment"] for w in words} == {0, 1}
+    for segment, typed in enumerate((text, pair)):
+        own = [w for w in words if w["segment"] == segment]
+        marks = page.query_selector_all(f"#highlights .segment[data-segment='{segment}'] mark.word")
+        assert [m.inner_text() for m in marks] == [typed[w["start"]:w["end"]] for w in own]
+        assert [("pos" in m.get_attribute("class")) for m in marks] == [w["attribution"] >= 0 for w in own]
+    assert [m.inner_text() for m in page.query_selector_all("#highlights .segment[data-segment='1'] mark.word")] == \
+        ["service", "night"]
