@@ -5,7 +5,7 @@
     sentiment predict --top-k 2 --raw-scores "meh"   # the two best labels, ranked by their logits
     sentiment predict --pair battery "The screen is great but the battery dies by noon"   # a text pair (aspect)
     sentiment info | sentiment health
-    sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column, progress bar
+    sentiment score reviews.csv -o scored.jsonl   # CSV or JSONL with a text column (--pair-field: a pair's too)
     sentiment predict --truncation chunk "$(cat long-review.txt)"   # read a long text whole, in windows
     sentiment explain "The battery lasts all day"  # each word coloured by how it pushed the prediction
     sentiment --model reviews:2 predict "meh"     # another of the server's models (NAME or NAME:VERSION)
@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("input", type=Path, help=".csv or .jsonl file")
     score.add_argument("-o", "--output", type=Path, help="output .jsonl (default: stdout)")
     score.add_argument("--text-field", default="text", help="column or key holding the text")
+    score.add_argument("--pair-field", default=None, metavar="NAME", help="column or key holding each row's text pair "
+                       "(an aspect, a hypothesis), read with its text; every row needs one (default: none)")
     score.add_argument("--batch-size", type=int, default=32, help="texts per PredictBatch call")
     return parser
 
@@ -149,15 +151,28 @@ def _marked(text: str, words, strongest: float, color: bool) -> str:
     return "".join(pieces)
 
 
-def _score_file(client: SentimentClient, args, out) -> None:
+def _scorable_rows(args) -> list[dict]:
+    """The file's rows, each with a string text and, with ``--pair-field``, a pair that is not blank (the server
+    refuses a blank pair, and sentiment.v1 would read an empty one as none): else the file is refused."""
     rows = list(_read_rows(args.input, args.text_field))
     missing = next((i for i, r in enumerate(rows) if not isinstance(r.get(args.text_field), str)), None)
     if missing is not None:
         raise SystemExit(f"{args.input}: row {missing + 1} has no string field {args.text_field!r}")
+    if args.pair_field is not None:
+        blank = next((i for i, r in enumerate(rows) if not (isinstance(r.get(args.pair_field), str)
+                                                            and r[args.pair_field].strip())), None)
+        if blank is not None:
+            raise SystemExit(f"{args.input}: row {blank + 1} has no text pair in {args.pair_field!r} "
+                             "(with --pair-field every row needs one)")
+    return rows
+
+
+def _score_file(client: SentimentClient, args, rows: list[dict], out) -> None:
     with tqdm(total=len(rows), unit="text", desc="scoring", file=sys.stderr) as bar:
         for start in range(0, len(rows), args.batch_size):
             chunk = rows[start : start + args.batch_size]
-            predictions = client.predict_batch([r[args.text_field] for r in chunk], **_model(args))
+            pairs = None if args.pair_field is None else [r[args.pair_field] for r in chunk]
+            predictions = client.predict_batch([r[args.text_field] for r in chunk], text_pairs=pairs, **_model(args))
             for row, prediction in zip(chunk, predictions):
                 out.write(json.dumps({**row, **prediction.to_dict()}, ensure_ascii=False) + "\n")
             bar.update(len(chunk))
@@ -219,11 +234,12 @@ def _health(client: SentimentClient, args) -> int:
 
 
 def _score(client: SentimentClient, args) -> int:
+    rows = _scorable_rows(args)  # before the output is opened: a refused file leaves no empty output behind
     if args.output:
         with args.output.open("w", encoding="utf-8") as out:
-            _score_file(client, args, out)
+            _score_file(client, args, rows, out)
     else:
-        _score_file(client, args, sys.stdout)
+        _score_file(client, args, rows, sys.stdout)
     return 0
 
 

@@ -29,6 +29,8 @@ PREVIEW_CHARS = 200
 RAW_TYPES = ("text/csv", "text/tab-separated-values", "text/plain", *JSONL_TYPES)
 PREDICTION_COLUMNS = ("predicted_label", "predicted_class")
 TRAILING_COLUMNS = ("num_tokens", "truncated", "error")
+CHUNK_PAIRS = ("truncation chunk reads one text in windows and cannot take a text pair (pair_field): send truncation "
+               "truncate (cut the longer segment first) or reject")
 
 
 def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
@@ -43,25 +45,25 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
     @blueprint.post("/v1/jobs")
     def create_job():
         request.max_content_length = policy.max_upload_bytes
-        truncation = request.values.get("truncation") or None  # None: the server's --long-text
-        if truncation is not None and truncation not in TRUNCATION:
-            return error_response(422, "UNPROCESSABLE_ENTITY", f"truncation must be one of {', '.join(TRUNCATION)}",
-                                  "truncation")
-        text_field = request.values.get("text_field") or "text"
-        model = {"model": request.values.get("model") or None, "model_version": request.values.get("model_version") or None}
         try:
+            options = _job_options()
             data, filename, content_type = _uploaded_file()
-            upload = read_upload(data, filename=filename, content_type=content_type, text_field=text_field)
+            upload = read_upload(data, filename=filename, content_type=content_type, text_field=options["text_field"],
+                                 pair_field=options["pair_field"])
         except UploadError as error:
-            return error_response(error.status, HTTP_CODE_NAMES[error.status], error.message)
-        info = client.model_info(timeout=settings.timeout_seconds, **model)  # 404 for a model not loaded, 503 if down
+            return error_response(error.status, HTTP_CODE_NAMES[error.status], error.message, error.field)
+        # 404 for a model not loaded, 503 if down
+        info = client.model_info(timeout=settings.timeout_seconds, model=options["model"],
+                                 model_version=options["model_version"])
+        if options["pair_field"] and options["truncation"] is None and info.long_text == "chunk":
+            return error_response(422, "UNPROCESSABLE_ENTITY", CHUNK_PAIRS + " (the server's --long-text is chunk)",
+                                  "truncation")
         store.sweep()
         job_id = uuid.uuid4().hex
-        store.create(job_id, {**_queued_status(job_id, filename, upload, text_field, truncation, info.labels),
-                              "model": info.name or None, "model_version": model["model_version"]})
+        store.create(job_id, {**_queued_status(job_id, filename, upload, options, info.labels),
+                              "model": info.name or None, "model_version": options["model_version"]})
         batch_size = max(1, min(policy.shared_call_texts, info.max_batch_texts or policy.shared_call_texts))
-        if not runner.try_start(job_id, upload, text_field=text_field, truncation=truncation, batch_size=batch_size,
-                                **model):
+        if not runner.try_start(job_id, upload, batch_size=batch_size, **options):
             store.remove(job_id)
             return error_response(429, "RESOURCE_EXHAUSTED", f"this bridge worker is scoring {policy.max_jobs} "
                                   "files already, its limit; retry later")
@@ -92,10 +94,24 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
     return blueprint
 
 
-def _queued_status(job_id: str, filename: str, upload, text_field: str, truncation: str | None,
-                   labels: list[str]) -> dict:
+def _job_options() -> dict:
+    """The options of ``POST /v1/jobs`` (form fields, or query parameters with a raw body), as ``JobRunner.try_start``
+    takes them; an ``UploadError`` (422) names a wrong one."""
+    truncation = request.values.get("truncation") or None  # None: the server's --long-text
+    if truncation is not None and truncation not in TRUNCATION:
+        raise UploadError(422, f"truncation must be one of {', '.join(TRUNCATION)}", "truncation")
+    pair_field = request.values.get("pair_field") or None  # None: every row is a single text
+    if pair_field is not None and truncation == "chunk":
+        raise UploadError(422, CHUNK_PAIRS, "truncation")
+    return {"text_field": request.values.get("text_field") or "text", "pair_field": pair_field,
+            "truncation": truncation, "model": request.values.get("model") or None,
+            "model_version": request.values.get("model_version") or None}
+
+
+def _queued_status(job_id: str, filename: str, upload, options: dict, labels: list[str]) -> dict:
     return {"id": job_id, "state": "queued", "filename": filename, "format": upload.format, "columns": upload.columns,
-            "text_field": text_field, "truncation": truncation, "total": len(upload.rows), "done": 0, "errors": 0,
+            "text_field": options["text_field"], "pair_field": options["pair_field"],
+            "truncation": options["truncation"], "total": len(upload.rows), "done": 0, "errors": 0,
             "labels": dict.fromkeys(labels, 0), "created_at": time.time(), "started_at": None, "finished_at": None,
             "error": None}
 
@@ -138,15 +154,18 @@ def _status_response(store: JobStore, job_id: str) -> Response:
     if status is None:
         return _no_such_job(job_id)
     body = {k: v for k, v in status.items() if k != "owner"}
-    body["preview"] = [_preview(record, status["text_field"]) for record in store.results(job_id, PREVIEW_ROWS)]
+    fields = (status["text_field"], status.get("pair_field"))
+    body["preview"] = [_preview(record, *fields) for record in store.results(job_id, PREVIEW_ROWS)]
     return Response(json.dumps(body), mimetype="application/json")
 
 
-def _preview(record: dict, text_field: str) -> dict:
+def _preview(record: dict, text_field: str, pair_field: str | None) -> dict:
     text = record["row"].get(text_field)
+    pair = record["row"].get(pair_field) if pair_field else None
     prediction = record.get("prediction")
     return {
         "text": text[:PREVIEW_CHARS] if isinstance(text, str) else None,
+        "pair": pair[:PREVIEW_CHARS] if isinstance(pair, str) else None,
         "label": prediction["label"] if prediction else None,
         "score": prediction["scores"][prediction["label"]] if prediction else None,
         "error": record["error"]["message"] if "error" in record else None,

@@ -122,6 +122,11 @@ def _job_paths() -> dict:
                        "description": "Texts over the model's token limit: as in /predict (default: the server's "
                                       "--long-text)."},
         "text_field": {"type": "string", "default": "text", "description": "The column holding the text."},
+        "pair_field": {"type": "string", "description": "A column holding each row's text pair (an aspect, a "
+                       "hypothesis), read with its text as /predict reads `text_pair` (default: none, single texts). "
+                       "The file must have it (422 naming `pair_field`); a row whose pair is blank, null or absent "
+                       "gets an `error` of its own; truncation chunk cannot read pairs (422 naming `truncation`, also "
+                       "when chunk is the server's --long-text and the job sends no truncation)."},
         "model": {"type": "string", "description": "Which of the server's models scores the file (default: its "
                                                     "default model; 404 for one it has not loaded)."},
         "model_version": {"type": "string", "description": "Which version of it (default: the one its policy serves)."},
@@ -133,7 +138,8 @@ def _job_paths() -> dict:
             "summary": "Score a CSV or JSONL file in the background", "tags": ["file scoring"],
             "description": "Answers 202 at once with the job's status (and its URL in `Location`); poll it, then "
                            "download the result. The file is capped by `--max-upload-bytes`. Send a form "
-                           "(`curl -F file=@reviews.csv`) or the file itself as the body.",
+                           "(`curl -F file=@reviews.csv`) or the file itself as the body, its options then as "
+                           "query parameters (`?text_field=review&pair_field=aspect`).",
             "requestBody": {"required": True, "content": {
                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
                     "file": {"type": "string", "format": "binary",

@@ -220,6 +220,8 @@ class JobError(BaseModel):
 
 class JobPreviewRow(BaseModel):
     text: str | None = Field(description="The row's text, cut to 200 characters.")
+    pair: str | None = Field(None, description="The row's text pair, cut to 200 characters (null without a "
+                             "pair_field, or where the row has none).")
     label: str | None = Field(description="Predicted label (null when the row could not be scored).")
     score: float | None = Field(description="Probability of that label.")
     error: str | None = Field(description="Why the row could not be scored (an empty text, one too long, ...).")
@@ -234,6 +236,7 @@ class JobStatusOut(BaseModel):
     format: Literal["csv", "jsonl"]
     columns: list[str] = Field(description="The file's columns, in order; the CSV result keeps them first.")
     text_field: str
+    pair_field: str | None = Field(None, description="The column read as each row's text pair (null: single texts).")
     truncation: str | None = Field(description="What the job asked for texts over the model's limit (null: the server's "
                                    "--long-text).")
     model: str | None = Field(None, description="The model that scores the file (null: the server's default model).")

@@ -12,12 +12,15 @@ JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-li
 
 
 class UploadError(ValueError):
-    """The file cannot be scored: ``status`` is 400 (unreadable) or 422 (readable, wrong shape)."""
+    """The upload cannot be scored: ``status`` is 400 (unreadable) or 422 (readable, wrong shape, or an option the
+    job cannot take); ``field``: the request's field to blame, where one is (``text_field``, ``pair_field``,
+    ``truncation``)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, field: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,9 @@ def detect_format(filename: str, content_type: str, text: str) -> str:
     return "jsonl" if text.lstrip().startswith("{") else "csv"
 
 
-def read_upload(data: bytes, *, filename: str = "", content_type: str = "", text_field: str = "text") -> Upload:
+def read_upload(data: bytes, *, filename: str = "", content_type: str = "", text_field: str = "text",
+                pair_field: str | None = None) -> Upload:
+    """The file's rows; it must have the ``text_field`` column, and the ``pair_field`` one when that is given."""
     try:
         text = data.decode("utf-8-sig")  # a BOM, as spreadsheet programs write it, is not part of the first column
     except UnicodeDecodeError as error:
@@ -44,8 +49,9 @@ def read_upload(data: bytes, *, filename: str = "", content_type: str = "", text
     rows, columns = _read_jsonl(text) if kind == "jsonl" else _read_csv(text, filename)
     if not rows:
         raise UploadError(422, "the file has no rows")
-    if text_field not in columns:
-        raise UploadError(422, f"the file has no {text_field!r} column (it has: {', '.join(columns) or 'none'})")
+    for field, name in (("text_field", text_field), ("pair_field", pair_field)):
+        if name is not None and name not in columns:
+            raise UploadError(422, f"the file has no {name!r} column (it has: {', '.join(columns) or 'none'})", field)
     return Upload(rows=rows, columns=columns, format=kind)
 
 

@@ -5,6 +5,7 @@
   const POLL_MS = 400;
   const form = document.getElementById("upload-form");
   const fileInput = document.getElementById("file");
+  const pairInput = document.getElementById("pair-field");
   const uploadButton = document.getElementById("upload");
   const errorBox = document.getElementById("error");
   const jobBox = document.getElementById("job");
@@ -42,6 +43,12 @@
         const td = document.createElement("td");
         td.textContent = value;
         tr.append(td);
+      }
+      if (item.pair) { // a job with a pair column: the row's pair after its text
+        const pair = document.createElement("span");
+        pair.className = "meta row-pair";
+        pair.textContent = ` · ${item.pair}`;
+        tr.children[1].append(pair);
       }
       if (item.error) tr.className = "row-error";
       return tr;
@@ -114,6 +121,8 @@
     const body = new FormData();
     body.append("file", file);
     body.append("truncation", form.elements.truncation.value);
+    const pairField = pairInput.value.trim(); // empty: every row is a single text
+    if (pairField) body.append("pair_field", pairField);
     jobBox.hidden = false;
     summary.hidden = true;
     stateText.textContent = "Uploading…";

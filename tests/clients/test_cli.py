@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from clients.cli import main
 from tests.support.helpers import LABELS
 
@@ -43,6 +45,32 @@ def test_score_csv_into_jsonl_keeping_the_input_columns(grpc_server, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [str(i) for i in range(70)]
     assert all(r["label"] in LABELS for r in rows)
+
+
+def test_score_with_a_pair_field_reads_each_rows_pair(grpc_server, client, tmp_path):
+    """--pair-field: each row is scored as predict(text, text_pair=its pair); a file with a row whose pair is blank
+    is refused before anything is written (the server would refuse a blank pair)."""
+    rows = [("the food was good but the service was bad", "service"),
+            ("the food was good but the service was bad", "food"), ("i love this film", "the night")]
+    source = tmp_path / "aspects.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "review": t, "aspect": p}) + "\n" for i, (t, p) in enumerate(rows)))
+    out = tmp_path / "scored.jsonl"
+    assert main(["--target", grpc_server.target, "score", str(source), "-o", str(out), "--text-field", "review",
+                 "--pair-field", "aspect", "--batch-size", "2"]) == 0
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["aspect"]) for r in scored] == [(i, p) for i, (_, p) in enumerate(rows)]
+    for (text, pair), record in zip(rows, scored):
+        expected = client.predict(text, text_pair=pair)
+        assert (record["label"], record["num_tokens"]) == (expected.label, expected.num_tokens)
+        assert record["scores"] == pytest.approx(expected.scores, abs=1e-5)
+    assert scored[0]["scores"] != pytest.approx(client.predict(rows[0][0]).scores, abs=1e-4)
+
+    blank = tmp_path / "blank.csv"
+    blank.write_text("text,aspect\ngood film,plot\nbad film,\n")
+    refused = tmp_path / "refused.jsonl"
+    with pytest.raises(SystemExit, match="row 2 has no text pair in 'aspect'"):
+        main(["--target", grpc_server.target, "score", str(blank), "-o", str(refused), "--pair-field", "aspect"])
+    assert not refused.exists()
 
 
 def test_errors_exit_non_zero_with_a_message(grpc_server, capsys):

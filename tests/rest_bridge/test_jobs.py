@@ -257,3 +257,105 @@ def test_a_job_rides_out_an_overloaded_backend_and_scores_every_row(tiny_model_d
         assert (status["state"], status["done"], status["errors"]) == ("done", 5, 0), status
         records = [json.loads(x) for x in requests.get(f"{bridge.url}/v1/jobs/{job}/result", timeout=10).text.splitlines()]
         assert [r["text"] for r in records] == texts and all(r["prediction"]["label"] in LABELS for r in records)
+
+
+# Text pairs: the same text with two aspects, a row whose pair is blank (CSV: an empty cell), the rest paired.
+PAIR_CSV = ("id,review,aspect\n1,the food was good but the service was bad,service\n"
+            "2,the food was good but the service was bad,food\n3,i love this film,the night\n4,terrible food,\n"
+            "5,okay day,service\n")
+PAIR_JSONL_ROWS = [
+    {"id": 1, "review": "the food was good but the service was bad", "aspect": "service"},
+    {"id": 2, "review": "the food was good but the service was bad", "aspect": "food"},
+    {"id": 3, "review": "i love this film", "aspect": "the night"},
+    {"id": 4, "review": "terrible food", "aspect": None},  # null
+    {"id": 5, "review": "okay day", "aspect": "service"},
+    {"id": 6, "review": "bad night"},  # absent
+    {"id": 7, "review": "good day", "aspect": "  "},  # blank
+]
+
+
+def predict(url, body: dict) -> dict:
+    answer = requests.post(f"{url}/predict", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_pair_column_scores_each_row_as_predict_with_its_text_pair(bridge, kind):
+    """Every row with a pair gets what /predict answers for {text, text_pair}; a row whose pair is empty, null,
+    absent or blank gets an INVALID_ARGUMENT error of its own (it is not scored as a single text)."""
+    if kind == "csv":
+        content, filename = PAIR_CSV, "aspects.csv"
+        rows = list(csv.DictReader(io.StringIO(PAIR_CSV)))
+    else:
+        content, filename = "\n".join(json.dumps(r) for r in PAIR_JSONL_ROWS), "aspects.jsonl"
+        rows = PAIR_JSONL_ROWS
+    response = upload(bridge.url, content, filename=filename, text_field="review", pair_field="aspect")
+    assert response.status_code == 202, response.text
+    assert (response.json()["text_field"], response.json()["pair_field"]) == ("review", "aspect")
+    status = finished(bridge.url, response.json()["id"])
+    blank = [i for i, r in enumerate(rows) if not (r.get("aspect") or "").strip()]
+    assert (status["state"], status["done"], status["errors"]) == ("done", len(rows), len(blank))
+    assert status["pair_field"] == "aspect"
+    assert [p["pair"] for p in status["preview"]] == [r.get("aspect") for r in rows]
+
+    lines = requests.get(f"{bridge.url}/v1/jobs/{response.json()['id']}/result", timeout=10).text.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [str(r["id"]) for r in records] == [str(r["id"]) for r in rows]
+    for i, (row, record) in enumerate(zip(rows, records)):
+        if i in blank:
+            assert "prediction" not in record and record["error"]["code"] == "INVALID_ARGUMENT"
+            assert "'aspect'" in record["error"]["message"]
+            continue
+        expected = predict(bridge.url, {"text": row["review"], "text_pair": row["aspect"]})
+        got = record["prediction"]
+        assert (got["label"], got["predicted_class"], got["num_tokens"], got["truncated"]) == \
+            (expected["label"], expected["predicted_class"], expected["num_tokens"], expected["truncated"])
+        assert got["scores"] == pytest.approx(expected["scores"], abs=1e-5)
+    # the pair is read: the same text scores differently with each aspect, and unlike the text alone
+    alone = predict(bridge.url, {"text": rows[0]["review"]})
+    assert records[0]["prediction"]["scores"] != pytest.approx(records[1]["prediction"]["scores"], abs=1e-4)
+    assert records[0]["prediction"]["scores"] != pytest.approx(alone["scores"], abs=1e-4)
+
+
+def test_a_pair_column_takes_query_parameters_with_a_raw_body(bridge):
+    response = requests.post(f"{bridge.url}/v1/jobs?filename=aspects.csv&text_field=review&pair_field=aspect",
+                             data=PAIR_CSV.encode(), headers={"Content-Type": "text/csv"}, timeout=10)
+    assert response.status_code == 202, response.text
+    status = finished(bridge.url, response.json()["id"])
+    assert (status["pair_field"], status["done"], status["errors"]) == ("aspect", 5, 1)
+    scored = requests.get(f"{bridge.url}/v1/jobs/{status['id']}/result?format=csv", timeout=10).text
+    rows = list(csv.DictReader(io.StringIO(scored)))
+    expected = predict(bridge.url, {"text": rows[1]["review"], "text_pair": "food"})
+    assert rows[1]["aspect"] == "food" and rows[1]["predicted_label"] == expected["label"]
+    label = expected["label"]
+    assert float(rows[1][f"score_{label}"]) == pytest.approx(expected["scores"][label], abs=1e-5)
+    assert rows[3]["predicted_label"] == "" and "'aspect'" in rows[3]["error"]
+
+
+def test_a_missing_pair_column_is_422_naming_it(bridge):
+    response = upload(bridge.url, CSV_TEXT, text_field="text", pair_field="aspect")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "pair_field" and "no 'aspect' column" in error["message"]
+
+
+def test_chunk_with_a_pair_column_is_refused_at_submission(bridge):
+    response = upload(bridge.url, PAIR_CSV, text_field="review", pair_field="aspect", truncation="chunk")
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "truncation" and "text pair" in response.json()["error"]["message"]
+    assert upload(bridge.url, PAIR_CSV, text_field="review", truncation="chunk").status_code == 202  # no pair: fine
+
+
+def test_a_pair_job_on_a_server_that_chunks_by_default_must_choose_another_truncation(tiny_model_dir, classifier,
+                                                                                      tmp_path):
+    """A server whose --long-text is chunk would refuse every pair: the upload is refused instead, naming
+    truncation; sent with truncation truncate it is scored."""
+    with ServerThread(server_settings(tiny_model_dir, long_text="chunk"), classifier) as server, \
+            BridgeThread(server.target, jobs_dir=tmp_path) as bridge:
+        refused = upload(bridge.url, PAIR_CSV, text_field="review", pair_field="aspect")
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "truncation"
+        assert "--long-text" in refused.json()["error"]["message"]
+        job = upload(bridge.url, PAIR_CSV, text_field="review", pair_field="aspect", truncation="truncate")
+        assert job.status_code == 202, job.text
+        assert (finished(bridge.url, job.json()["id"])["errors"]) == 1  # only the row without a pair
