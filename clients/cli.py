@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--text-field", default="text", help="column or key holding the text")
     score.add_argument("--pair-field", default=None, metavar="NAME", help="column or key holding each row's text pair "
                        "(an aspect, a hypothesis), read with its text; every row needs one (default: none)")
+    score.add_argument("--truncation", choices=["truncate", "reject", "chunk"], default=None,
+                       help="what a text over the model's limit does (default: the server's --long-text)")
     score.add_argument("--batch-size", type=int, default=32, help="texts per PredictBatch call")
     return parser
 
@@ -172,7 +174,8 @@ def _score_file(client: SentimentClient, args, rows: list[dict], out) -> None:
         for start in range(0, len(rows), args.batch_size):
             chunk = rows[start : start + args.batch_size]
             pairs = None if args.pair_field is None else [r[args.pair_field] for r in chunk]
-            predictions = client.predict_batch([r[args.text_field] for r in chunk], text_pairs=pairs, **_model(args))
+            predictions = client.predict_batch([r[args.text_field] for r in chunk], text_pairs=pairs,
+                                               truncation=args.truncation, **_model(args))
             for row, prediction in zip(chunk, predictions):
                 out.write(json.dumps({**row, **prediction.to_dict()}, ensure_ascii=False) + "\n")
             bar.update(len(chunk))

@@ -73,6 +73,16 @@ def test_score_with_a_pair_field_reads_each_rows_pair(grpc_server, client, tmp_p
     assert not refused.exists()
 
 
+def test_score_truncation_is_sent_for_every_row(grpc_server, tmp_path, capsys):
+    source = tmp_path / "long.csv"
+    source.write_text("text\nshort one\n" + "good " * 300 + "\n")  # over the token limit, under the characters one
+    out = tmp_path / "scored.jsonl"
+    assert main(["--target", grpc_server.target, "score", str(source), "-o", str(out), "--truncation", "truncate"]) == 0
+    assert [json.loads(line)["truncated"] for line in out.read_text().splitlines()] == [False, True]
+    assert main(["--target", grpc_server.target, "score", str(source), "-o", str(out), "--truncation", "reject"]) == 2
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err
+
+
 def test_errors_exit_non_zero_with_a_message(grpc_server, capsys):
     assert main(["--target", grpc_server.target, "predict", ""]) == 2
     assert "INVALID_ARGUMENT" in capsys.readouterr().err
