@@ -426,15 +426,26 @@ def _suite_section(suite: dict) -> str:
 
 
 def ensure_built(force: bool = False) -> Path:
-    """Rebuild the built-in model from its recipe into the cache when it is missing there (or when forced)."""
+    """Rebuild the built-in model from its recipe into the cache when it is missing there, was built from another
+    recipe or data (its recorded build-input hash differs), or when forced."""
     target = built_model_dir()
     if is_built(target) and not force:
-        print(f"built-in model present: {target}")
-        return target
+        if _built_from(target) == build_inputs(Recipe())["sha256"]:
+            print(f"built-in model present: {target}")
+            return target
+        print(f"the build in {target} was made from another recipe or data: rebuilding", flush=True)
     print(f"building the built-in model into {target} ...", flush=True)
     build(target)
     print(f"built-in model ready: {target}")
     return target
+
+
+def _built_from(directory: Path) -> str | None:
+    """The build-input hash a build recorded (None when it recorded none)."""
+    try:
+        return json.loads((directory / "evaluation.json").read_text())["build_inputs"]["sha256"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,6 +48,30 @@ def test_the_shipped_model_was_built_from_the_recipe_and_data_in_the_repository(
     assert shipped_record()["build_inputs"]["sha256"] == build_inputs(Recipe())["sha256"]
 
 
+def test_make_model_rebuilds_a_cached_build_made_from_other_data_and_keeps_a_current_one(tmp_path, monkeypatch):
+    """The cache outlives a pull: a build there from another recipe or corpus must not pass for the current one."""
+    from training import builtin
+    from training.builtin import Recipe, build_inputs
+
+    built = []
+    monkeypatch.setattr(builtin, "built_model_dir", lambda: tmp_path / "builtin")
+    monkeypatch.setattr(builtin, "build", lambda target, *a, **k: built.append(target))
+    cached = tmp_path / "builtin"
+    cached.mkdir()
+    (cached / "config.json").write_text("{}")
+    (cached / "model.safetensors").write_bytes(b"")
+    current = build_inputs(Recipe())["sha256"]
+    for recorded, rebuilt in ((current, False), ("0" * 64, True), (None, True)):
+        built.clear()
+        (cached / "evaluation.json").write_text(json.dumps({"build_inputs": {"sha256": recorded}}))
+        builtin.ensure_built()
+        assert built == ([cached] if rebuilt else []), recorded
+    built.clear()
+    (cached / "evaluation.json").write_text(json.dumps({"build_inputs": {"sha256": current}}))
+    builtin.ensure_built(force=True)
+    assert built == [cached]
+
+
 # Sentences the README shows; recipe v3 read the first two negative. (v4 still reads "It charges twice as fast as
 # my old phone." negative, 0.62: the README's known limits say so.)
 README_EXAMPLES = {
