@@ -19,6 +19,9 @@ from training.data import Example
 
 WRITTEN_DIR = Path(__file__).with_name("data") / "written"
 CORPUS = WRITTEN_DIR / "corpus.jsonl"
+# The second round of writing (writers w12-w17, the domains v4 reads below 0.85): audited as the first, kept
+# apart because recipe v4 does not train on it (the data card says why); ``load_written(ROUND2)`` reads it.
+ROUND2 = WRITTEN_DIR / "round2.jsonl"
 LABELS = ("negative", "neutral", "positive")
 DOMAINS = {
     "products": "products: electronics, appliances, clothing, beauty, cars, home, toys, tools",

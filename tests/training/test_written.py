@@ -10,7 +10,7 @@ import pytest
 
 from training.behavioural import load_suite
 from training.near_duplicates import near_copies, near_duplicate_pairs
-from training.written import CORPUS, DOMAINS, HELD_OUT_PERCENT, WRITTEN_DIR, load_written, split_written
+from training.written import CORPUS, DOMAINS, HELD_OUT_PERCENT, ROUND2, WRITTEN_DIR, load_written, split_written
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,27 @@ def test_the_held_out_part_is_a_fixed_fifth_of_every_domain_and_never_trained_on
         share = sum(r.domain == domain for r in held) / sum(r.domain == domain for r in rows)
         assert abs(share - HELD_OUT_PERCENT / 100) < 0.05, (domain, share)
     assert split_written(list(reversed(rows)))[1] == held  # by the text's hash, not by order
+
+
+def test_the_second_round_is_balanced_audited_and_copies_neither_the_first_nor_the_suite(rows):
+    second = load_written(ROUND2)
+    assert len(second) >= 2000 and not {r.id for r in second} & {r.id for r in rows}
+    for domain in {r.domain for r in second}:
+        labels = Counter(r.label for r in second if r.domain == domain)
+        assert all(0.30 <= n / sum(labels.values()) <= 0.36 for n in labels.values()), (domain, labels)
+    for writer in {r.writer for r in second}:
+        assert (WRITTEN_DIR / "briefs" / f"writer-{writer[1:]}.md").is_file(), writer
+    texts = [r.text for r in rows] + [r.text for r in second]
+    assert near_duplicate_pairs(texts) == []
+    assert near_copies([case.text for case in load_suite()], [r.text for r in second]) == []
+    audit = [json.loads(line) for line in (WRITTEN_DIR / "audit-round2.jsonl").read_text().splitlines()]
+    kept = {a["id"]: a for a in audit if a["in_corpus"]}
+    assert set(kept) == {r.id for r in second}
+    for row in second:
+        entry = kept[row.id]
+        assert row.label == entry.get("adjudicated", entry["writer_label"])
+        assert entry["writer_label"] == entry["second_label"] or "adjudicated" in entry
+    assert _kappa([(a["writer_label"], a["second_label"]) for a in audit]) >= 0.75
 
 
 def test_a_bad_row_is_refused_with_its_line_number(tmp_path):
