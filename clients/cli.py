@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from clients.client import SentimentClient
 from clients.errors import SentimentError
+from clients.types import is_pair
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,8 +162,7 @@ def _scorable_rows(args) -> list[dict]:
     if missing is not None:
         raise SystemExit(f"{args.input}: row {missing + 1} has no string field {args.text_field!r}")
     if args.pair_field is not None:
-        blank = next((i for i, r in enumerate(rows) if not (isinstance(r.get(args.pair_field), str)
-                                                            and r[args.pair_field].strip())), None)
+        blank = next((i for i, r in enumerate(rows) if not is_pair(r.get(args.pair_field))), None)
         if blank is not None:
             raise SystemExit(f"{args.input}: row {blank + 1} has no text pair in {args.pair_field!r} "
                              "(with --pair-field every row needs one)")

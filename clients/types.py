@@ -285,6 +285,12 @@ def explain_request(text: str, label: str | None = None, truncation: str | None 
                              model_name=model or "", model_version=model_version or "", text_pair=text_pair or "")
 
 
+def is_pair(value) -> bool:
+    """Whether ``value`` can be sent as a text pair: a string that is not blank (sentiment.v1 reads an empty pair
+    as none, and the server refuses a blank one)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
 def text_pairs_field(text_pairs: list[str | None] | None) -> list[str]:
     """``text_pairs`` as PredictBatchRequest carries them: none, or one per text (None or "" for a text without
     one: proto3 has no null in a list, so both mean none). A count that does not match is the server's to refuse."""

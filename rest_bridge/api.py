@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from clients.errors import SentimentError
-from clients.types import ModelVersion, PredictOptions
+from clients.types import ModelVersion, PredictOptions, is_pair
 from rest_bridge.backend import Backend
 from rest_bridge.errors import HTTP_CODE_NAMES, error_response
 from rest_bridge.openapi import build_openapi
@@ -56,11 +56,11 @@ def field_path(loc: tuple) -> str | None:
 def blank_pair(text_pair: str | None, text_pairs: list[str] | None) -> Response | None:
     """A pair sent blank is refused here, naming the bridge's field: over gRPC an empty pair means none, so the
     server could not tell it from one left out (the server refuses blank pairs by the same rule)."""
-    if text_pair is not None and not text_pair.strip():
+    if text_pair is not None and not is_pair(text_pair):
         return error_response(400, "INVALID_ARGUMENT", "text_pair is empty: send a second segment, or leave it out",
                               "text_pair")
     for index, pair in enumerate(text_pairs or []):
-        if not pair.strip():
+        if not is_pair(pair):
             return error_response(400, "INVALID_ARGUMENT", f"the pair of text {index} is empty: every text of a call "
                                   "with text_pairs needs a second segment", f"text_pairs[{index}]")
     return None

@@ -55,9 +55,9 @@ def jobs_blueprint(settings: BridgeSettings, backend: Backend) -> Blueprint:
         # 404 for a model not loaded, 503 if down
         info = client.model_info(timeout=settings.timeout_seconds, model=options["model"],
                                  model_version=options["model_version"])
-        if options["pair_field"] and options["truncation"] is None and info.long_text == "chunk":
-            return error_response(422, "UNPROCESSABLE_ENTITY", CHUNK_PAIRS + " (the server's --long-text is chunk)",
-                                  "truncation")
+        if options["pair_field"] and (options["truncation"] or info.long_text) == "chunk":
+            source = "" if options["truncation"] else " (the server's --long-text is chunk)"
+            return error_response(422, "UNPROCESSABLE_ENTITY", CHUNK_PAIRS + source, "truncation")
         store.sweep()
         job_id = uuid.uuid4().hex
         store.create(job_id, {**_queued_status(job_id, filename, upload, options, info.labels),
@@ -100,10 +100,8 @@ def _job_options() -> dict:
     truncation = request.values.get("truncation") or None  # None: the server's --long-text
     if truncation is not None and truncation not in TRUNCATION:
         raise UploadError(422, f"truncation must be one of {', '.join(TRUNCATION)}", "truncation")
-    pair_field = request.values.get("pair_field") or None  # None: every row is a single text
-    if pair_field is not None and truncation == "chunk":
-        raise UploadError(422, CHUNK_PAIRS, "truncation")
-    return {"text_field": request.values.get("text_field") or "text", "pair_field": pair_field,
+    return {"text_field": request.values.get("text_field") or "text",
+            "pair_field": request.values.get("pair_field") or None,  # None: every row is a single text
             "truncation": truncation, "model": request.values.get("model") or None,
             "model_version": request.values.get("model_version") or None}
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from clients.client import SentimentClient
 from clients.errors import SentimentError
 from clients.retry import PER_TEXT_CODES
-from clients.types import PredictOptions
+from clients.types import PredictOptions, is_pair
 from rest_bridge.jobstore import JobStore
 from rest_bridge.uploads import Upload
 
@@ -137,10 +137,8 @@ def _row_problem(row: dict, text_field: str, pair_field: str | None) -> str | No
     server refuses a blank pair, and sentiment.v1 would read an empty one as no pair at all)."""
     if not (isinstance(row.get(text_field), str) and row[text_field]):
         return f"the row has no text in {text_field!r}"
-    if pair_field is not None:
-        pair = row.get(pair_field)
-        if not (isinstance(pair, str) and pair.strip()):
-            return f"the row has no text pair in {pair_field!r}"
+    if pair_field is not None and not is_pair(row.get(pair_field)):
+        return f"the row has no text pair in {pair_field!r}"
     return None
 
 
