@@ -148,7 +148,9 @@ def test_the_suite_result_in_the_model_card_is_what_the_shipped_model_does(suite
 # How far a rebuild may land from the shipped card: float32 training is deterministic on one machine, but
 # other CPUs' kernels (AVX2 against AVX-512) round differently and the differences grow over a thousand steps.
 # On one machine a rebuild gives the card's numbers exactly (CI's rebuild on the machine that built the shipped
-# model: identical); across CPUs the v3 builds moved single suite sentences and held-out rows by under a point.
+# model: identical); across CPUs the v3 builds moved single suite sentences and held-out rows by under a point,
+# and v4 rebuilt with every kernel library held to AVX2 moved them by 0.2-0.6 points and one suite sentence
+# (docs/model-evaluation.md). Another seed moves them further (IMDB up to 3.8 points): a rebuild is not one.
 REBUILD_TOLERANCE = {"held_out_accuracy": 0.02, "suite_overall": 0.03}
 
 
@@ -156,7 +158,8 @@ REBUILD_TOLERANCE = {"held_out_accuracy": 0.02, "suite_overall": 0.03}
 def test_a_rebuild_from_the_recipe_lands_where_the_shipped_card_says():
     rebuilt = json.loads((built_model_dir() / "evaluation.json").read_text())
     shipped = shipped_record()
-    assert rebuilt["build_inputs"]["sha256"] == shipped["build_inputs"]["sha256"]
+    assert rebuilt["build_inputs"]["sha256"] == shipped["build_inputs"]["sha256"], (
+        f"the cached build in {built_model_dir()} was made from another recipe or corpus: `make model` rebuilds it")
     for name in HELD_OUT_SETS:
         ours, theirs = (r["evaluation"][name]["model"]["accuracy"] for r in (rebuilt, shipped))
         assert abs(ours - theirs) <= REBUILD_TOLERANCE["held_out_accuracy"], (name, ours, theirs)
