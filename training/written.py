@@ -24,6 +24,7 @@ CORPUS = WRITTEN_DIR / "corpus.jsonl"
 # for politics and finance, the two it read worst after the second.
 ROUND2 = WRITTEN_DIR / "round2.jsonl"
 ROUND3 = WRITTEN_DIR / "round3.jsonl"
+LATER_ROUNDS = (ROUND2, ROUND3)  # in the order written; each round's audit is audit-<its stem>.jsonl
 LABELS = ("negative", "neutral", "positive")
 DOMAINS = {
     "products": "products: electronics, appliances, clothing, beauty, cars, home, toys, tools",

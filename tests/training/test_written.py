@@ -10,7 +10,7 @@ import pytest
 
 from training.behavioural import load_suite
 from training.near_duplicates import near_copies, near_duplicate_pairs
-from training.written import CORPUS, DOMAINS, HELD_OUT_PERCENT, ROUND2, ROUND3, WRITTEN_DIR, load_written, split_written
+from training.written import CORPUS, DOMAINS, HELD_OUT_PERCENT, LATER_ROUNDS, WRITTEN_DIR, load_written, split_written
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +102,9 @@ def test_the_held_out_part_is_a_fixed_fifth_of_every_domain_and_never_trained_on
     assert split_written(list(reversed(rows)))[1] == held  # by the text's hash, not by order
 
 
-@pytest.mark.parametrize(("later", "audit_file"), [(ROUND2, "audit-round2.jsonl"), (ROUND3, "audit-round3.jsonl")])
-def test_a_later_round_is_balanced_audited_and_copies_no_earlier_round_nor_the_suite(rows, later, audit_file):
-    earlier = list(rows) + [r for name in (ROUND2, ROUND3) if name.name < later.name for r in load_written(name)]
+@pytest.mark.parametrize("later", LATER_ROUNDS, ids=lambda path: path.stem)
+def test_a_later_round_is_balanced_audited_and_copies_no_earlier_round_nor_the_suite(rows, later):
+    earlier = list(rows) + [r for name in LATER_ROUNDS[:LATER_ROUNDS.index(later)] for r in load_written(name)]
     round_rows = load_written(later)
     assert len(round_rows) >= 2000 and not {r.id for r in round_rows} & {r.id for r in earlier}
     for domain in {r.domain for r in round_rows}:
@@ -114,7 +114,7 @@ def test_a_later_round_is_balanced_audited_and_copies_no_earlier_round_nor_the_s
         assert (WRITTEN_DIR / "briefs" / f"writer-{writer[1:]}.md").is_file(), writer
     assert near_duplicate_pairs([r.text for r in earlier] + [r.text for r in round_rows]) == []
     assert near_copies([case.text for case in load_suite()], [r.text for r in round_rows]) == []
-    _assert_every_row_was_read_twice(round_rows, audit_file)
+    _assert_every_row_was_read_twice(round_rows, f"audit-{later.stem}.jsonl")
 
 
 def test_a_bad_row_is_refused_with_its_line_number(tmp_path):
