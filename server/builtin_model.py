@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 # Bump when the recipe in training/builtin.py changes (its shipped weights change with it).
-RECIPE_VERSION = "v4"
+RECIPE_VERSION = "v5"
 
 # The built-in model is fine-tuned on texts cut at this many tokens (training/builtin.py's Recipe), and
 # reads long texts best in windows of the same size: on the held-out IMDB reviews, windows of 128 score

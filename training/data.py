@@ -20,6 +20,8 @@ class Example:
     candidates: tuple[str, ...] | None = None
     weight: float = 1.0  # how much the example counts in the loss (e.g. annotator agreement)
     domain: str | None = None  # where a written-corpus row comes from (leave-one-domain-out drops by it)
+    # A teacher model's probabilities over the labels, in the labels' order (distillation: TrainOptions.distill_weight)
+    teacher: tuple[float, ...] | None = None
 
 
 def read_labelled_file(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Example]:

@@ -56,7 +56,10 @@ def scaled_counts(counts: dict[str, int], budget: int | None) -> dict[str, int]:
 
 def budget_recipe(recipe: Recipe, splits: Splits, train_budget: int | None, left_out: str | None = None) -> Recipe:
     """The recipe with ``left_out``'s rows (a corpus) removed from its mix, and its mix scaled down in proportion
-    to at most ``train_budget`` texts; counts are first capped by the rows each source has."""
+    to at most ``train_budget`` texts; counts are first capped by the rows each source has. Folds and trials
+    train on the labelled rows alone, without the teacher or the transfer set: the teacher read every corpus and
+    domain, so a fold distilled from it would leak what it leaves out, and its committed probabilities cover
+    the full recipe's rows only."""
     if left_out is not None and left_out not in CORPORA:
         raise ValueError(f"unknown corpus {left_out!r}; the corpora are {list(CORPORA)}")
     counts = {name: 0 if name == left_out else min(getattr(recipe, field), len(source_rows(splits, recipe, name)))
@@ -64,7 +67,8 @@ def budget_recipe(recipe: Recipe, splits: Splits, train_budget: int | None, left
     counts = scaled_counts(counts, train_budget)
     if not sum(counts.values()):
         raise ValueError(f"without {left_out} the recipe trains on nothing")
-    return dataclasses.replace(recipe, **{CORPORA[name]: count for name, count in counts.items()})
+    return dataclasses.replace(recipe, distill_weight=0.0, train_transfer=0,
+                               **{CORPORA[name]: count for name, count in counts.items()})
 
 
 def fold_recipe(recipe: Recipe, splits: Splits, left_out: str, train_budget: int | None = None) -> Recipe:

@@ -54,7 +54,9 @@ def run_trial(recipe: Recipe, *, train_budget: int | None, eval_budget: int | No
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "recipe": dataclasses.asdict(recipe),
+        # the recipe as trained: its counts before the budget, and without the teacher (budget_recipe says why)
+        "recipe": dataclasses.asdict(dataclasses.replace(recipe, distill_weight=scaled.distill_weight,
+                                                         train_transfer=scaled.train_transfer)),
         "train_budget": train_budget,
         "eval_budget": eval_budget,
         "train_rows_by_source": {name: getattr(scaled, field) for name, field in CORPORA.items()},

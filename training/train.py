@@ -104,6 +104,9 @@ class TrainOptions:
     # pre-trained features less. 0 = fine-tune from a random head.
     probe_epochs: float = 0.0
     probe_learning_rate: float = 1e-3
+    # Distillation (Hinton et al., 2015): the share of each row's loss that follows its teacher probabilities
+    # (Example.teacher) instead of its label; 0 = labels only. Every example must then carry them.
+    distill_weight: float = 0.0
 
 
 @dataclass
@@ -119,15 +122,23 @@ class TrainReport:
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor,
-                         weights: torch.Tensor | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
+                         weights: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                         teacher: torch.Tensor | None = None, distill_weight: float = 0.0) -> torch.Tensor:
     """Cross-entropy where each row's masked classes (-inf) take no part in its softmax; label smoothing
-    spreads over the row's own candidate classes only; rows count by ``weights`` (weighted mean)."""
+    spreads over the row's own candidate classes only; rows count by ``weights`` (weighted mean).
+    ``teacher``: each row's teacher probabilities, renormalised over its candidate classes; the loss is then
+    ``distill_weight`` parts cross-entropy against them and the rest against the (smoothed) label."""
     log_probs = torch.log_softmax(logits.float() + masks, dim=-1)
     nll = -log_probs.gather(1, targets[:, None]).squeeze(1)
+    allowed = torch.isfinite(masks)
     if label_smoothing:
-        allowed = torch.isfinite(masks)
         uniform = -(log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1) / allowed.sum(dim=-1)
         nll = (1 - label_smoothing) * nll + label_smoothing * uniform
+    if teacher is not None and distill_weight:
+        soft = teacher.masked_fill(~allowed, 0.0)
+        soft = soft / soft.sum(dim=-1, keepdim=True)
+        soft_nll = -(soft * log_probs.masked_fill(~allowed, 0.0)).sum(dim=-1)
+        nll = (1 - distill_weight) * nll + distill_weight * soft_nll
     if weights is None:
         return nll.mean()
     return (nll * weights).sum() / weights.sum()
@@ -171,7 +182,8 @@ def _head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 def _train_steps(model, tokenizer, encoded, targets, masks, weights, options: TrainOptions, rng: random.Random,
                  parameters: list[torch.nn.Parameter], steps: int, learning_rate: float, use_bf16: bool,
-                 desc: str, progress: bool, token_types: list[list[int]] | None = None) -> float:
+                 desc: str, progress: bool, token_types: list[list[int]] | None = None,
+                 teacher: torch.Tensor | None = None) -> float:
     """``steps`` AdamW steps (linear warm-up and decay) on ``parameters``; returns the smoothed final loss.
     ``token_types``: each row's segment ids (text pairs), padded with the tokenizer's pad type (0) and passed to
     the model; None: the model gets none (single texts, as always)."""
@@ -196,7 +208,8 @@ def _train_steps(model, tokenizer, encoded, targets, masks, weights, options: Tr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             logits = model(**inputs).logits
         loss = masked_cross_entropy(logits, torch.tensor([targets[i] for i in batch]), masks[batch],
-                                    weights[batch] if weighted else None, options.label_smoothing)
+                                    weights[batch] if weighted else None, options.label_smoothing,
+                                    teacher[batch] if teacher is not None else None, options.distill_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
@@ -260,6 +273,11 @@ def fine_tune(
     for row, example in enumerate(examples):
         if example.candidates:
             masks[row] = torch.tensor([0.0 if name in example.candidates else float("-inf") for name in labels])
+    teacher = None
+    if options.distill_weight:
+        if any(e.teacher is None or len(e.teacher) != len(labels) for e in examples):
+            raise ValueError(f"distill_weight: every example needs teacher probabilities over {labels}")
+        teacher = torch.tensor([e.teacher for e in examples], dtype=torch.float32)
 
     steps_per_epoch = math.ceil(len(examples) / options.batch_size)
     total_steps = max(1, round(steps_per_epoch * options.epochs))
@@ -274,12 +292,12 @@ def fine_tune(
             parameter.requires_grad_(True)
         _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, head,
                      max(1, round(steps_per_epoch * options.probe_epochs)), options.probe_learning_rate, use_bf16,
-                     "probe", progress, token_types)
+                     "probe", progress, token_types, teacher)
         for parameter in model.parameters():
             parameter.requires_grad_(wanted[id(parameter)])
     trainable = [p for p in model.parameters() if p.requires_grad]
     smoothed = _train_steps(model, tokenizer, encoded, targets, masks, weights, options, rng, trainable, total_steps,
-                            options.learning_rate, use_bf16, "train", progress, token_types)
+                            options.learning_rate, use_bf16, "train", progress, token_types, teacher)
     seconds = time.perf_counter() - started
 
     output_dir = Path(output_dir)

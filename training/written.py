@@ -25,6 +25,7 @@ CORPUS = WRITTEN_DIR / "corpus.jsonl"
 ROUND2 = WRITTEN_DIR / "round2.jsonl"
 ROUND3 = WRITTEN_DIR / "round3.jsonl"
 LATER_ROUNDS = (ROUND2, ROUND3)  # in the order written; each round's audit is audit-<its stem>.jsonl
+ALL_ROUNDS = (CORPUS, *LATER_ROUNDS)  # what the built-in recipe (v5) trains on and holds out from
 LABELS = ("negative", "neutral", "positive")
 DOMAINS = {
     "products": "products: electronics, appliances, clothing, beauty, cars, home, toys, tools",

@@ -130,17 +130,20 @@ def _words(text: str) -> str:
 
 
 def test_no_suite_sentence_appears_in_the_recipes_training_data():
-    """Every training row of every corpus the built-in recipe draws from (a superset of its mix, so any
-    recipe over these corpora is covered), and the mix itself, checked for each suite sentence as a whole
+    """Every training row of every corpus the built-in recipe draws from, the transfer set included (a superset
+    of its mix, so any recipe over these corpora is covered), and the mix itself, checked for each suite sentence as a whole
     normalised word sequence, alone or inside a longer text."""
     builtin = pytest.importorskip("training.builtin")
     try:
         splits = builtin.load_splits()
     except FileNotFoundError as error:
         pytest.skip(f"training corpora not installed: {error}")
+    from training.transfer import load_transfer
+
     mix = builtin.training_mix(splits, builtin.Recipe())
-    assert mix and {e.text for e in mix} <= {e.text for rows in splits.train.values() for e in rows}
-    haystack = "\n".join(_words(e.text) for rows in splits.train.values() for e in rows)
+    texts = {e.text for rows in splits.train.values() for e in rows} | {row.text for row in load_transfer()}
+    assert mix and {e.text for e in mix} <= texts
+    haystack = "\n".join(_words(text) for text in texts)
     found = [case.text for case in load_suite() if _words(case.text) in haystack]
     assert not found, f"suite sentences found in the training data: {found}"
 

@@ -72,11 +72,12 @@ def test_make_model_rebuilds_a_cached_build_made_from_other_data_and_keeps_a_cur
     assert built == [cached]
 
 
-# Sentences the README shows; recipe v3 read the first two negative. (v4 still reads "It charges twice as fast as
-# my old phone." negative, 0.62: the README's known limits say so.)
+# Sentences the README shows; recipe v3 read the first two negative, v4 the third (0.62), and the distilled
+# candidates without the transfer set read the first neutral (docs/model-evaluation.md).
 README_EXAMPLES = {
     "The battery lasts all day.": "positive",
     "The plot was thin but the acting saved it.": "positive",
+    "It charges twice as fast as my old phone.": "positive",
     "I love this": "positive",
     "good": "positive",
     "great": "positive",
@@ -92,11 +93,12 @@ def test_the_readme_examples_read_as_the_readme_says(builtin_classifier):
     assert dict(zip(README_EXAMPLES, labels)) == README_EXAMPLES
 
 
-# Regression floors, about two points under what the shipped v4 build scores (docs/model-evaluation.md): written
-# 0.848, tweets 0.791, Rotten Tomatoes 0.816, IMDB 0.848 (first 500 by hash; 300 here). The issue-25 targets
-# not reached (0.85 in every written domain, IMDB within 1.5 points of v3's 0.870) are listed in the README.
-HELD_OUT_FLOORS = {"written (3-class)": 0.83, "tweets (3-class)": 0.77, "rotten_tomatoes (binary)": 0.79,
-                   "imdb (binary)": 0.81}
+# Regression floors, about two points under what the shipped v5 build scores (docs/model-evaluation.md): written
+# 0.858 (4,008 rows of three rounds), tweets 0.779, Rotten Tomatoes 0.825, IMDB 0.866 (first 500 by hash; 300
+# here). The issue-25 targets not reached (0.85 in every written domain, tweets within 1.5 points of v3's 0.799)
+# are listed in the README.
+HELD_OUT_FLOORS = {"written (3-class)": 0.84, "tweets (3-class)": 0.76, "rotten_tomatoes (binary)": 0.80,
+                   "imdb (binary)": 0.84}
 
 
 def test_held_out_accuracy_meets_the_floors_and_beats_vader(builtin_classifier):
@@ -111,10 +113,11 @@ def test_held_out_accuracy_meets_the_floors_and_beats_vader(builtin_classifier):
         assert model["accuracy"] > vader["accuracy"] and model["macro_f1"] > vader["macro_f1"], name
 
 
-# Floors on the behavioural suite, a few sentences under what the shipped v4 build passes (overall 0.834,
-# 327/392); recipe v3 (0.671) fails the overall floor and four of the others.
-SUITE_FLOORS = {"overall": 0.80, "implicit_polarity": 0.75, "negation": 0.68, "contrast": 0.84, "intensifier_hedge": 0.93,
-                "neutral_fact": 0.93, "comparison": 0.76, "emoji_slang": 0.71}
+# Floors on the behavioural suite, a few sentences under what the shipped v5 build passes (overall 0.867,
+# 340/392; each capability two or three sentences under); recipe v3 (0.671) fails the overall floor and four of
+# the others, v4 (0.834) the overall floor, negation (0.75) and contrast (0.89).
+SUITE_FLOORS = {"overall": 0.84, "implicit_polarity": 0.75, "negation": 0.76, "contrast": 0.90, "intensifier_hedge": 0.93,
+                "neutral_fact": 0.95, "comparison": 0.83, "emoji_slang": 0.78}
 
 
 @pytest.fixture(scope="module")

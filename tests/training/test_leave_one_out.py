@@ -35,7 +35,7 @@ def _synthetic_splits() -> Splits:
 
 
 TINY_RECIPE = Recipe(train_tweets=40, train_rotten_tomatoes=30, train_imdb=10, train_written=40, max_length=16,
-                     batch_size=8, eval_imdb=6)
+                     batch_size=8, eval_imdb=6, distill_weight=0.0, train_transfer=0)  # no teacher for made-up rows
 
 
 def test_scaled_counts_keep_proportions_and_sum_to_the_budget():

@@ -102,6 +102,28 @@ def test_weights_and_label_smoothing_stay_within_each_rows_candidates():
     assert weighted.item() == pytest.approx(repeated.item(), abs=1e-6)
 
 
+def test_distillation_follows_the_teacher_within_each_rows_candidates():
+    import torch
+
+    from training.train import masked_cross_entropy
+
+    logits = torch.tensor([[2.0, 5.0, 1.0], [0.5, 0.2, 0.1]])
+    targets = torch.tensor([2, 0])
+    masks = torch.tensor([[0.0, float("-inf"), 0.0], [0.0, 0.0, 0.0]])
+    # the binary row's teacher puts 0.2 on neutral, which it cannot be: renormalised over its two candidates
+    teacher = torch.tensor([[0.2, 0.2, 0.6], [0.1, 0.3, 0.6]])
+    full = masked_cross_entropy(logits, targets, masks, teacher=teacher, distill_weight=1.0)
+    binary = torch.nn.functional.cross_entropy(logits[:1, [0, 2]], torch.tensor([[0.25, 0.75]]))
+    three = torch.nn.functional.cross_entropy(logits[1:], teacher[1:])
+    assert full.item() == pytest.approx(((binary + three) / 2).item(), abs=1e-6)
+    # half and half: the mean of the label's loss and the teacher's
+    labels_only = masked_cross_entropy(logits, targets, masks)
+    half = masked_cross_entropy(logits, targets, masks, teacher=teacher, distill_weight=0.5)
+    assert half.item() == pytest.approx(((labels_only + full) / 2).item(), abs=1e-6)
+    # without a weight the teacher changes nothing
+    assert masked_cross_entropy(logits, targets, masks, teacher=teacher).item() == labels_only.item()
+
+
 def test_frozen_bottom_layers_keep_their_weights_and_the_rest_trains(tmp_path, tiny_model_dir, train_file):
     from safetensors.torch import load_file
 
